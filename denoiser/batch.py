@@ -1,0 +1,150 @@
+"""Folder → folder denoising: one bad file never stops the rest, an input is never overwritten.
+
+The output tree mirrors the input tree; existing outputs are skipped unless `overwrite`; every
+output is written atomically (temporary file, then rename), so a cancel or Ctrl-C leaves no partial
+file. The CLI and the GUI's batch dialog both drain `run_batch`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from denoiser.checkpoint import LoadedModel, load_model, resolve_model
+from denoiser.data import find_images
+from denoiser.errors import DenoiserError
+from denoiser.imageio import SUPPORTED_EXTENSIONS, load_image, output_format_for, save_image
+from denoiser.inference import blend_strength, denoise_array
+from denoiser.progress import Progress, ProgressGen
+
+FORMAT_EXTENSIONS = {"png": ".png", "tiff": ".tif", "jpeg": ".jpg", "webp": ".webp", "bmp": ".bmp"}
+
+
+@dataclass
+class BatchOptions:
+    """How a batch is denoised and where it goes."""
+
+    output: Path
+    model: str = "default"
+    sigma: float | None = None  # None = estimate per image
+    strength: float = 1.0
+    tile: int | None = None
+    device: str = "auto"
+    recursive: bool = False
+    suffix: str = ""
+    format: str = "same"  # same|png|tiff|jpeg|webp
+    bit_depth: int | None = None  # None = keep the input's where the format allows
+    quality: int = 95
+    overwrite: bool = False
+
+
+@dataclass
+class FileResult:
+    """What happened to one input."""
+
+    input: Path
+    output: Path | None
+    status: str  # "done", "skipped" or "failed"
+    reason: str = ""
+    seconds: float = 0.0
+    sigma: float | None = None
+
+
+@dataclass
+class BatchSummary:
+    """All results, in input order."""
+
+    results: list[FileResult] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        """How many inputs ended with `status`."""
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        """The failed inputs with their reasons."""
+        return [r for r in self.results if r.status == "failed"]
+
+    def text(self) -> str:
+        """A one-line summary plus one line per failure."""
+        lines = [f"{self.count('done')} done, {self.count('skipped')} skipped, {self.count('failed')} failed"]
+        lines += [f"  failed: {r.input}: {r.reason}" for r in self.failed]
+        return "\n".join(lines)
+
+
+def _out_name(src: Path, fmt: str, suffix: str) -> str:
+    if fmt == "same":
+        ext = src.suffix if src.suffix.lower() not in (".jpeg",) else ".jpg"
+        try:
+            output_format_for(src)
+        except ValueError:  # RAW and other read-only formats are written as 16-bit TIFF
+            ext = ".tif"
+    else:
+        ext = FORMAT_EXTENSIONS[fmt]
+    return f"{src.stem}{suffix}{ext}"
+
+
+def plan_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> list[tuple[Path, Path | None, str]]:
+    """(input, output, problem) for every input image; `problem` is non-empty for inputs that fail early."""
+    if opts.format != "same" and opts.format not in FORMAT_EXTENSIONS:
+        raise ValueError(f"unknown output format '{opts.format}' (same, {', '.join(FORMAT_EXTENSIONS)})")
+    out = Path(opts.output)
+    plan: list[tuple[Path, Path | None, str]] = []
+    single_file = (
+        len(inputs) == 1 and Path(inputs[0]).is_file() and out.suffix.lower() in SUPPORTED_EXTENSIONS and not out.is_dir()
+    )
+    for item in inputs:
+        p = Path(item)
+        if not p.exists():
+            plan.append((p, None, "no such file or folder"))
+        elif p.is_dir():
+            for f in find_images([p], opts.recursive):
+                rel = f.relative_to(p).parent
+                plan.append((f, out / rel / _out_name(f, opts.format, opts.suffix), ""))
+        elif single_file:
+            plan.append((p, out, ""))
+        else:
+            plan.append((p, out / _out_name(p, opts.format, opts.suffix), ""))
+    return plan
+
+
+def run_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> ProgressGen[BatchSummary]:
+    """Denoise every input; yields progress (files done + fraction of the current file)."""
+    plan = plan_batch(inputs, opts)
+    summary = BatchSummary()
+    models: dict[Path, LoadedModel] = {}
+    total = len(plan)
+    for i, (src, dst, problem) in enumerate(plan):
+        start = time.perf_counter()
+        result = FileResult(src, dst, "failed", problem)
+        if not problem and dst is not None:
+            if dst.exists() and dst.resolve() == src.resolve():
+                result.reason = "the output would overwrite the input (choose another folder or a suffix)"
+            elif dst.exists() and not opts.overwrite:
+                result.status, result.reason = "skipped", "output exists (use overwrite to replace it)"
+            else:
+                try:
+                    img = load_image(src)
+                    mpath = resolve_model(opts.model, img.channels)
+                    if mpath not in models:
+                        models[mpath] = load_model(mpath)
+                    gen = denoise_array(img.data, models[mpath], sigma=opts.sigma, tile=opts.tile, device=opts.device)
+                    while True:
+                        try:
+                            ev = next(gen)
+                        except StopIteration as stop:
+                            res = stop.value
+                            break
+                        yield Progress(i + ev.fraction, total, f"{src.name}: {ev.message}", {"index": i, "file": str(src)})
+                    data = blend_strength(img.data, res.image, opts.strength)
+                    fmt = None if opts.format == "same" else opts.format
+                    save_image(img.with_data(data), dst, format=fmt, bit_depth=opts.bit_depth, quality=opts.quality)
+                    result.status, result.reason, result.sigma = "done", "", res.sigma
+                except (DenoiserError, OSError, ValueError, MemoryError) as exc:
+                    result.status, result.reason = "failed", str(exc)
+        result.seconds = time.perf_counter() - start
+        summary.results.append(result)
+        yield Progress(i + 1, total, f"{src.name}: {result.status}", {"index": i, "file": str(src), "result": result})
+    return summary

@@ -1,0 +1,220 @@
+"""The checkpoint format, and the registry of bundled and user models.
+
+One `.pt` file holds everything needed to rebuild a model: format version, architecture name and
+config, weights, the noise and training config, training info and validation metrics. It loads with
+`torch.load(weights_only=True)`. Optimizer state for resuming lives in a separate `*.state.pt`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from denoiser.archs import DenoiserNet, build_arch
+from denoiser.errors import CheckpointError, ModelNotFoundError
+from denoiser.resources import bundled_models_dir
+
+FORMAT_VERSION = 1
+USER_MODELS_ENV = "DENOISER_MODELS_DIR"
+DEFAULT_MODEL = "photo"
+MODEL_ALIASES = {"default": DEFAULT_MODEL}
+
+
+@dataclass
+class ModelInfo:
+    """What a checkpoint says about itself (without its weights)."""
+
+    name: str
+    path: Path
+    arch: str
+    arch_config: dict[str, Any]
+    noise: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    source: str = "user"  # "bundled" or "user"
+
+    @property
+    def in_channels(self) -> int:
+        """Image channels the model takes (1 gray, 3 colour)."""
+        return int(self.arch_config.get("in_channels", 3))
+
+    @property
+    def size_mb(self) -> float:
+        """File size in MB."""
+        return self.path.stat().st_size / 1e6
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference, with its metadata."""
+
+    net: DenoiserNet
+    info: ModelInfo
+
+
+def user_models_dir() -> Path:
+    """Per-user models folder: $DENOISER_MODELS_DIR, else the platform's data folder."""
+    env = os.environ.get(USER_MODELS_ENV)
+    if env:
+        return Path(env).expanduser()
+    if os.name == "nt":
+        base = Path(os.environ.get("APPDATA", Path.home()))
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+    return base / "denoiser-studio" / "models"
+
+
+def save_checkpoint(
+    path: str | Path,
+    net: DenoiserNet,
+    *,
+    noise: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    description: str = "",
+    half: bool = False,
+) -> Path:
+    """Write a self-describing checkpoint atomically; `half` stores weights as fp16 to halve the file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone() for k, v in net.state_dict().items()}
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "arch": net.arch_name,
+        "arch_config": _plain(net.config),
+        "state_dict": state,
+        "noise": _plain(noise or {}),
+        "training": _plain(training or {}),
+        "metrics": _plain(metrics or {}),
+        "description": description,
+        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _plain(obj: Any) -> Any:
+    """Convert tuples/Paths/numpy scalars to types `weights_only` loading accepts."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, bool | int | float | str) or obj is None:
+        return obj
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelNotFoundError(f"checkpoint '{path}' does not exist") from None
+    except Exception as exc:  # corrupt or foreign file
+        raise CheckpointError(f"'{path}' is not a readable Denoiser Studio checkpoint: {exc}") from exc
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        raise CheckpointError(f"'{path}' is not a Denoiser Studio checkpoint (no format_version)")
+    if payload["format_version"] > FORMAT_VERSION:
+        raise CheckpointError(f"'{path}' has format version {payload['format_version']}; this build reads up to {FORMAT_VERSION}")
+    return payload
+
+
+def read_info(path: str | Path, source: str = "user") -> ModelInfo:
+    """Read a checkpoint's metadata."""
+    path = Path(path)
+    p = _read(path)
+    return ModelInfo(
+        name=path.stem,
+        path=path,
+        arch=p["arch"],
+        arch_config=p["arch_config"],
+        noise=p.get("noise", {}),
+        training=p.get("training", {}),
+        metrics=p.get("metrics", {}),
+        description=p.get("description", ""),
+        source=source,
+    )
+
+
+def load_checkpoint(path: str | Path, source: str = "user") -> LoadedModel:
+    """Rebuild a model from a checkpoint file (weights cast back to float32, eval mode)."""
+    path = Path(path)
+    p = _read(path)
+    try:
+        net = build_arch(p["arch"], **p["arch_config"])
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in p["state_dict"].items()})
+    except (ValueError, RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"'{path}' cannot be rebuilt: {exc}") from exc
+    net.eval()
+    info = ModelInfo(
+        name=path.stem,
+        path=path,
+        arch=p["arch"],
+        arch_config=p["arch_config"],
+        noise=p.get("noise", {}),
+        training=p.get("training", {}),
+        metrics=p.get("metrics", {}),
+        description=p.get("description", ""),
+        source=source,
+    )
+    return LoadedModel(net, info)
+
+
+def list_models() -> list[ModelInfo]:
+    """Bundled models first, then user models, each sorted by name; unreadable files are skipped."""
+    out: list[ModelInfo] = []
+    for folder, source in ((bundled_models_dir(), "bundled"), (user_models_dir(), "user")):
+        if not folder.is_dir():
+            continue
+        for f in sorted(folder.glob("*.pt")):
+            if f.name.endswith(".state.pt") or f.name.startswith("."):
+                continue
+            try:
+                out.append(read_info(f, source))
+            except Exception:  # noqa: BLE001 - a broken user file must not hide the others
+                continue
+    return out
+
+
+def resolve_model(name_or_path: str | Path, channels: int | None = None) -> Path:
+    """Find a checkpoint by bundled/user name or path.
+
+    `gaussian` picks `gaussian-gray` or `gaussian-color` from the image's channel count;
+    `default` is an alias of `photo`.
+    """
+    s = str(name_or_path)
+    s = MODEL_ALIASES.get(s, s)
+    if s == "gaussian":
+        s = "gaussian-gray" if channels == 1 else "gaussian-color"
+    p = Path(s).expanduser()
+    if p.suffix == ".pt" or os.sep in s or p.is_file():
+        if p.is_file():
+            return p
+        raise ModelNotFoundError(f"model file '{s}' does not exist")
+    for folder in (user_models_dir(), bundled_models_dir()):
+        candidate = folder / f"{s}.pt"
+        if candidate.is_file():
+            return candidate
+    known = sorted({m.name for m in list_models()} | {"default", "gaussian"})
+    raise ModelNotFoundError(f"no model named '{s}' (known: {', '.join(known)})")
+
+
+def load_model(name_or_path: str | Path, channels: int | None = None) -> LoadedModel:
+    """Resolve and load a model by name or path."""
+    path = resolve_model(name_or_path, channels)
+    source = "bundled" if path.parent.resolve() == bundled_models_dir().resolve() else "user"
+    return load_checkpoint(path, source)

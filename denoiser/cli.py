@@ -1,0 +1,407 @@
+"""The `denoiser` command line: thin over the engine, draining its generators with progress bars.
+
+Exit codes: 0 ok, 1 some inputs failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from denoiser.errors import DenoiserError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments found after parsing (exit code 2)."""
+
+
+def _sigma_arg(text: str) -> float | None:
+    if text == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--sigma takes 'auto' or a number, not '{text}'") from None
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError("--sigma must be within 0–255")
+    return value
+
+
+def _strength_arg(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("--strength must be within 0–1")
+    return value
+
+
+def _pair(text: str) -> tuple[float, float]:
+    try:
+        a, b = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two numbers 'LO,HI', not '{text}'") from None
+    return a, b
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, not '{text}'") from None
+
+
+def _bar(total: float, desc: str, quiet: bool = False) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, disable=quiet, unit="", dynamic_ncols=True,
+                bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} [{elapsed}<{remaining}]")
+
+
+def drain_with_bar(gen: Any, desc: str, quiet: bool = False) -> Any:
+    """Run an engine generator to completion, showing its progress on stderr."""
+    bar = None
+    try:
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            if bar is None:
+                bar = _bar(ev.total, desc, quiet)
+            bar.n = ev.done
+            bar.set_postfix_str(ev.message[-60:], refresh=False)
+            bar.refresh()
+    finally:
+        gen.close()
+        if bar is not None:
+            bar.close()
+
+
+# --- subcommands -----------------------------------------------------------------------------------
+
+
+def cmd_denoise(args: argparse.Namespace) -> int:
+    from denoiser.batch import BatchOptions, run_batch
+
+    opts = BatchOptions(
+        output=Path(args.output),
+        model=args.model,
+        sigma=args.sigma,
+        strength=args.strength,
+        tile=args.tile,
+        device=args.device,
+        recursive=args.recursive,
+        suffix=args.suffix,
+        format=args.format,
+        bit_depth=args.bit_depth,
+        quality=args.quality,
+        overwrite=args.overwrite,
+    )
+    summary = drain_with_bar(run_batch(args.inputs, opts), "denoise", args.quiet)
+    for r in summary.results:
+        if r.status == "done":
+            print(f"{r.input} -> {r.output}  (σ={r.sigma:.1f}, {r.seconds:.1f} s)")
+        elif r.status == "skipped":
+            print(f"{r.input}: skipped, {r.reason}")
+    print(summary.text(), file=sys.stderr)
+    if not summary.results:
+        print("no input images found", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def cmd_add_noise(args: argparse.Namespace) -> int:
+    from denoiser.batch import FORMAT_EXTENSIONS
+    from denoiser.data import find_images
+    from denoiser.imageio import SUPPORTED_EXTENSIONS, load_image, save_image
+    from denoiser.noise import add_noise, get_noise_model
+
+    model = get_noise_model(args.noise)
+    params = {p.name: getattr(args, p.name, None) for p in model.params}
+    try:
+        model.resolve(params)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    out = Path(args.output)
+    files = []
+    for item in args.inputs:
+        p = Path(item)
+        files += find_images([p], args.recursive) if p.is_dir() else [p]
+    single = len(files) == 1 and out.suffix.lower() in SUPPORTED_EXTENSIONS
+    failed = 0
+    for i, f in enumerate(files):
+        dst = out if single else out / f"{f.stem}{args.suffix}{FORMAT_EXTENSIONS[args.format]}"
+        try:
+            if dst.exists() and dst.resolve() == f.resolve():
+                raise DenoiserError("the output would overwrite the input")
+            if dst.exists() and not args.overwrite:
+                print(f"{f}: skipped, {dst} exists (use --overwrite)", file=sys.stderr)
+                continue
+            img = load_image(f)
+            seed = args.seed + i if args.seed is not None else None
+            noisy = add_noise(img.data, args.noise, seed=seed, clip=True, **params)
+            fmt = None if single else args.format
+            save_image(img.with_data(noisy), dst, format=fmt, bit_depth=8 if args.quantize else None)
+            print(f"{f} -> {dst}")
+        except (DenoiserError, OSError, ValueError) as exc:
+            failed += 1
+            print(f"failed: {f}: {exc}", file=sys.stderr)
+    return EXIT_FAILED if failed or not files else EXIT_OK
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from denoiser.estimate import estimate_sigma
+    from denoiser.imageio import load_image
+
+    failed = 0
+    for f in args.inputs:
+        try:
+            img = load_image(f)
+            print(f"{f}\t{estimate_sigma(img.data, args.method):.2f}")
+        except DenoiserError as exc:
+            failed += 1
+            print(f"failed: {exc}", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from denoiser.checkpoint import load_model
+    from denoiser.data import find_images
+    from denoiser.evaluate import evaluate_set
+    from denoiser.imageio import load_image
+    from denoiser.inference import denoise
+
+    files = find_images([args.clean_dir], recursive=False)
+    if not files:
+        print(f"no images in {args.clean_dir}", file=sys.stderr)
+        return EXIT_FAILED
+    gray = load_image(files[0]).channels == 1 if not args.color else False
+    loaded = load_model(args.model, 1 if gray else 3)
+
+    def run(noisy: Any, sigma: float | None) -> Any:
+        return denoise(noisy, loaded, sigma=sigma, tile=args.tile, device=args.device).image
+
+    rows = drain_with_bar(
+        evaluate_set(args.clean_dir, run, args.sigma, gray=gray, blind=args.blind, clip=args.clip, limit=args.limit),
+        "eval",
+        args.quiet,
+    )
+    if args.json:
+        print(json.dumps({"model": str(loaded.info.path), "set": str(args.clean_dir), "blind": args.blind,
+                          "clip": args.clip, "rows": [asdict(r) for r in rows]}, indent=2))
+    else:
+        print(f"{'σ':>5} {'noisy PSNR':>11} {'noisy SSIM':>11} {'PSNR':>8} {'SSIM':>8}  ({rows[0].images} images, "
+              f"model {loaded.info.name}{', blind' if args.blind else ''})")
+        for r in rows:
+            print(f"{r.sigma:5g} {r.noisy_psnr:11.2f} {r.noisy_ssim:11.4f} {r.psnr:8.2f} {r.ssim:8.4f}")
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from denoiser.archs import build_arch
+    from denoiser.checkpoint import list_models, user_models_dir
+
+    models = list_models()
+    if args.json:
+        print(json.dumps([{"name": m.name, "source": m.source, "path": str(m.path), "arch": m.arch,
+                           "arch_config": m.arch_config, "size_mb": round(m.size_mb, 2), "training": m.training,
+                           "metrics": {k: v for k, v in m.metrics.items() if k != "history"}} for m in models], indent=2))
+        return EXIT_OK
+    print(f"{'name':<22} {'source':<8} {'arch':<8} {'ch':>2} {'params':>8} {'MB':>6} {'steps':>7} {'val PSNR':>8}  description")
+    for m in models:
+        try:
+            params = build_arch(m.arch, **m.arch_config).parameter_count()
+        except ValueError:
+            params = 0
+        val = m.metrics.get("val_psnr")
+        print(f"{m.name:<22} {m.source:<8} {m.arch:<8} {m.in_channels:>2} {params / 1e6:>7.2f}M {m.size_mb:>6.1f} "
+              f"{m.training.get('steps', '-')!s:>7} {val if val is None else f'{val:.2f}'!s:>8}  {m.description}")
+    print(f"\nuser models folder: {user_models_dir()} (override with $DENOISER_MODELS_DIR)")
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from denoiser.losses import LossConfig
+    from denoiser.train import NoiseConfig, TrainConfig, train
+
+    arch_config = json.loads(args.arch_config) if args.arch_config else {}
+    if args.config:
+        file_cfg = json.loads(Path(args.config).read_text())
+        arch_config = {**file_cfg.get("arch_config", {}), **arch_config}
+    noise = NoiseConfig(
+        name=args.noise,
+        sigma_range=args.sigma_range,
+        level_range=args.level_range,
+        clip_prob=args.clip_prob,
+        jpeg_prob=args.jpeg_prob,
+        sigma_map=args.sigma_map,
+        val_sigma=args.val_sigma,
+    )
+    loss = LossConfig(args.loss, args.robustness_lambda, args.sparsity_beta, args.sparsity_rho)
+    cfg = TrainConfig(
+        data=args.data, out=args.out, arch=args.arch, arch_config=arch_config, channels=args.channels,
+        noise=noise, loss=loss, patch=args.patch, batch=args.batch, steps=args.steps, lr=args.lr,
+        device=args.device, seed=args.seed, val_fraction=args.val_fraction, val_every=args.val_every,
+        checkpoint_every=args.checkpoint_every, minutes=args.minutes, base=args.base, resume=args.resume,
+        threads=args.threads, description=args.description,
+    )
+    out = None
+    gen = train(cfg)
+    try:
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as stop:
+                out = stop.value
+                break
+            d = ev.data
+            print(f"{ev.message}  {d.get('images_per_s', 0):.1f} img/s  ETA {d.get('eta_s', 0) / 60:.1f} min",
+                  file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        gen.close()
+        print(f"stopped; best checkpoint kept at {args.out}, resume with --resume "
+              f"{Path(args.out).with_name(Path(args.out).stem + '.state.pt')}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"saved {out}")
+    return EXIT_OK
+
+
+# --- parser --------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    from denoiser.noise import NOISE_MODELS
+
+    p = argparse.ArgumentParser(prog="denoiser", description="Denoise photographs with a convolutional denoising autoencoder.")
+    p.add_argument("--version", action="version", version="denoiser-studio 0.1.0")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    d = sub.add_parser("denoise", help="denoise images or folders", description="Denoise images; outputs never replace inputs.")
+    d.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    d.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="output folder (or file, for one input file)")
+    d.add_argument("--sigma", type=_sigma_arg, default=None, metavar="auto|N", help="noise level 0–255, or auto (default: auto)")
+    d.add_argument("--model", default="default", help="bundled/user model name or checkpoint path (default: photo)")
+    d.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    d.add_argument("--tile", type=int, default=None, help="tile edge in pixels (default: from free memory)")
+    d.add_argument("--strength", type=_strength_arg, default=1.0, help="0 = original, 1 = fully denoised (default 1)")
+    d.add_argument("--recursive", action="store_true", help="descend into sub-folders (the output mirrors the tree)")
+    d.add_argument("--suffix", default="", help="appended to output file names, e.g. _denoised")
+    d.add_argument("--format", default="same", choices=["same", "png", "tiff", "jpeg", "webp"])
+    d.add_argument("--bit-depth", type=int, choices=[8, 16, 32], default=None, help="default: same as the input")
+    d.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    d.add_argument("--overwrite", action="store_true", help="replace outputs that exist (inputs are never replaced)")
+    d.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    d.set_defaults(func=cmd_denoise)
+
+    a = sub.add_parser("add-noise", help="write noisy copies of images", description="Write noisy copies, clipped and rounded like a real photo.")
+    a.add_argument("inputs", nargs="+", metavar="INPUT")
+    a.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="output folder (or file, for one input)")
+    a.add_argument("--noise", required=True, choices=list(NOISE_MODELS))
+    a.add_argument("--sigma", type=float, default=None, help="σ on the 0–255 scale (gaussian, speckle, poisson-gaussian)")
+    a.add_argument("--amount", type=float, default=None, help="fraction of pixels hit (salt-pepper, masking)")
+    a.add_argument("--peak", type=float, default=None, help="photons at full scale (poisson, poisson-gaussian)")
+    a.add_argument("--level", type=float, default=None, help="camera noise level 0–1 (camera)")
+    a.add_argument("--jpeg-quality", dest="jpeg_quality", type=int, default=None, help="camera JPEG quality, 0 = none")
+    a.add_argument("--demosaic", type=int, choices=[0, 1], default=None, help="camera: Bayer mosaic + demosaic (default 1)")
+    a.add_argument("--salt-ratio", dest="salt_ratio", type=float, default=None, help="salt-pepper: share of white")
+    a.add_argument("--seed", type=int, default=0, help="seed of the first image; image i uses seed+i (default 0)")
+    a.add_argument("--format", default="png", choices=["png", "tiff", "webp", "bmp", "jpeg"], help="output format (default png)")
+    a.add_argument("--suffix", default="", help="appended to output file names")
+    a.add_argument("--no-quantize", dest="quantize", action="store_false", help="keep the input's bit depth instead of 8 bits")
+    a.add_argument("--recursive", action="store_true")
+    a.add_argument("--overwrite", action="store_true")
+    a.set_defaults(func=cmd_add_noise)
+
+    e = sub.add_parser("estimate", help="estimate the noise level of images")
+    e.add_argument("inputs", nargs="+", metavar="INPUT")
+    e.add_argument("--method", default="immerkaer", choices=["immerkaer", "pca", "mad"])
+    e.set_defaults(func=cmd_estimate)
+
+    v = sub.add_parser("eval", help="PSNR/SSIM of a model on a folder of clean images with seeded Gaussian noise")
+    v.add_argument("clean_dir", metavar="CLEAN_DIR")
+    v.add_argument("--sigma", type=_float_list, default=[15.0, 25.0, 50.0], help="comma-separated σ list (default 15,25,50)")
+    v.add_argument("--model", default="gaussian")
+    v.add_argument("--blind", action="store_true", help="estimate σ instead of giving the true one")
+    v.add_argument("--clip", action="store_true", help="clip and round the noisy input to 8 bits")
+    v.add_argument("--color", action="store_true", help="treat the set as colour even if the first image is gray")
+    v.add_argument("--limit", type=int, default=None, help="only the first N images")
+    v.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    v.add_argument("--tile", type=int, default=None)
+    v.add_argument("--json", action="store_true", help="print JSON")
+    v.add_argument("-q", "--quiet", action="store_true")
+    v.set_defaults(func=cmd_eval)
+
+    m = sub.add_parser("models", help="list bundled and user models")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=cmd_models)
+
+    t = sub.add_parser("train", help="train a model", description="Train a denoiser on patches of the images in DIRs.")
+    t.add_argument("--data", nargs="+", required=True, metavar="DIR")
+    t.add_argument("--out", required=True, metavar="PATH", help="checkpoint to write (the best by validation PSNR)")
+    t.add_argument("--arch", default="unet")
+    t.add_argument("--arch-config", default=None, help='JSON, e.g. \'{"channels": [32, 64, 128, 256]}\'')
+    t.add_argument("--config", default=None, help="JSON file with an arch_config")
+    t.add_argument("--channels", type=int, choices=[1, 3], default=3)
+    t.add_argument("--noise", default="gaussian", choices=list(NOISE_MODELS))
+    t.add_argument("--sigma-range", type=_pair, default=(0.0, 75.0))
+    t.add_argument("--level-range", type=_pair, default=(0.0, 1.0), help="camera noise level range")
+    t.add_argument("--clip-prob", type=float, default=0.5, help="share of noisy inputs clipped to 8 bits")
+    t.add_argument("--jpeg-prob", type=float, default=0.0, help="camera: share JPEG-compressed")
+    t.add_argument("--sigma-map", default="true", choices=["true", "estimate"])
+    t.add_argument("--val-sigma", type=float, default=25.0)
+    t.add_argument("--loss", default="l1", choices=["l1", "l2", "charbonnier"])
+    t.add_argument("--robustness-lambda", type=float, default=0.0, help="λ of the encoder-robustness term (0 = off)")
+    t.add_argument("--sparsity-beta", type=float, default=0.0, help="β of the KL sparsity penalty (0 = off)")
+    t.add_argument("--sparsity-rho", type=float, default=0.05)
+    t.add_argument("--patch", type=int, default=96)
+    t.add_argument("--batch", type=int, default=16)
+    t.add_argument("--steps", type=int, default=10000)
+    t.add_argument("--lr", type=float, default=5e-4)
+    t.add_argument("--minutes", type=float, default=None, help="stop after this much wall time")
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    t.add_argument("--resume", default=None, metavar="CKPT", help="a *.state.pt written by an earlier run")
+    t.add_argument("--base", default=None, help="initialise from this checkpoint")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--val-fraction", type=float, default=0.05)
+    t.add_argument("--val-every", type=int, default=500)
+    t.add_argument("--checkpoint-every", type=int, default=250)
+    t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--description", default="")
+    t.set_defaults(func=cmd_train)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `denoiser` console script."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"denoiser: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\ninterrupted; no partial file was left behind", file=sys.stderr)
+        return 130
+    except DenoiserError as exc:
+        print(f"denoiser: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Training data: random patches from folders of images, with flips/rotations, split into train/val.
+
+Images are decoded on demand and kept as uint8/uint16 arrays in a cache bounded by `cache_mb`, so a
+folder of large photos never has to fit in memory. Noise is not added here but per batch in
+`denoiser.train`, on the fly.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from denoiser.errors import DenoiserError
+from denoiser.imageio import SUPPORTED_EXTENSIONS, load_image
+
+
+def find_images(inputs: Iterable[str | Path], recursive: bool = True) -> list[Path]:
+    """Image files among `inputs` (files, or folders searched recursively), sorted, deduplicated."""
+    found: dict[Path, None] = {}
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            it = p.rglob("*") if recursive else p.glob("*")
+            for f in sorted(it):
+                if f.is_file() and f.suffix.lower() in SUPPORTED_EXTENSIONS and not f.name.startswith("."):
+                    found[f] = None
+        elif p.is_file():
+            found[p] = None
+    return list(found)
+
+
+def split_train_val(files: Sequence[Path], val_fraction: float, seed: int = 0) -> tuple[list[Path], list[Path]]:
+    """Seeded split of a file list; at least one validation image when `val_fraction` > 0 and ≥ 2 files."""
+    files = list(files)
+    rng = random.Random(seed)
+    order = files[:]
+    rng.shuffle(order)
+    n_val = int(round(len(files) * val_fraction))
+    if val_fraction > 0 and len(files) >= 2:
+        n_val = max(1, min(n_val, len(files) - 1))
+    val = sorted(order[:n_val])
+    train = sorted(order[n_val:])
+    return train, val
+
+
+def to_channels(a: np.ndarray, channels: int) -> np.ndarray:
+    """Convert an (H, W, C) float image to `channels` (1 = BT.601 luma, 3 = RGB)."""
+    if a.shape[2] == channels:
+        return a
+    if channels == 1:
+        return (a[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=a.dtype))[..., None]
+    return np.repeat(a[..., :1], 3, axis=2)
+
+
+class ImageCache:
+    """Decoded images by path, least recently used dropped first once over the byte budget."""
+
+    def __init__(self, channels: int, cache_mb: float = 1024) -> None:
+        self.channels = channels
+        self.budget = int(cache_mb * 1e6)
+        self.used = 0
+        self.items: OrderedDict[Path, np.ndarray] = OrderedDict()
+
+    def get(self, path: Path) -> np.ndarray:
+        """(H, W, C) float32 image in [0, 1] with the cache's channel count."""
+        if path in self.items:
+            self.items.move_to_end(path)
+            return self._as_float(self.items[path])
+        img = load_image(path)
+        data = to_channels(img.data, self.channels)
+        stored = (np.clip(data, 0, 1) * 65535 + 0.5).astype(np.uint16) if img.bit_depth > 8 else (
+            np.clip(data, 0, 1) * 255 + 0.5).astype(np.uint8)
+        if stored.nbytes <= self.budget:
+            self.items[path] = stored
+            self.used += stored.nbytes
+            while self.used > self.budget and self.items:
+                _, old = self.items.popitem(last=False)
+                self.used -= old.nbytes
+        return self._as_float(stored)
+
+    @staticmethod
+    def _as_float(a: np.ndarray) -> np.ndarray:
+        return a.astype(np.float32) / (65535.0 if a.dtype == np.uint16 else 255.0)
+
+
+def augment(patch: np.ndarray, k: int) -> np.ndarray:
+    """One of the 8 dihedral transforms (k in 0..7) of an (H, W, C) patch."""
+    if k >= 4:
+        patch = patch[:, ::-1]
+    return np.rot90(patch, k % 4)
+
+
+class PatchSampler:
+    """Random clean patches (B, C, P, P) from a list of images."""
+
+    def __init__(
+        self,
+        files: Sequence[Path],
+        patch: int,
+        channels: int,
+        seed: int = 0,
+        cache_mb: float = 1024,
+    ) -> None:
+        if not files:
+            raise DenoiserError("no training images found")
+        self.files = list(files)
+        self.patch = patch
+        self.cache = ImageCache(channels, cache_mb)
+        self.rng = np.random.default_rng(seed)
+        self.bad: dict[Path, str] = {}
+
+    def _image(self) -> np.ndarray:
+        for _attempt in range(20):
+            path = self.files[int(self.rng.integers(len(self.files)))]
+            if path in self.bad:
+                continue
+            try:
+                return self.cache.get(path)
+            except DenoiserError as exc:
+                self.bad[path] = str(exc)
+        raise DenoiserError(f"could not read training images: {'; '.join(list(self.bad.values())[:3])}")
+
+    def sample(self, batch: int) -> torch.Tensor:
+        """A batch of augmented patches; images smaller than the patch are reflect-padded."""
+        out = np.empty((batch, self.cache.channels, self.patch, self.patch), dtype=np.float32)
+        for i in range(batch):
+            img = self._image()
+            h, w = img.shape[:2]
+            if h < self.patch or w < self.patch:
+                img = np.pad(img, ((0, max(0, self.patch - h)), (0, max(0, self.patch - w)), (0, 0)), mode="reflect")
+                h, w = img.shape[:2]
+            y = int(self.rng.integers(h - self.patch + 1))
+            x = int(self.rng.integers(w - self.patch + 1))
+            p = augment(img[y : y + self.patch, x : x + self.patch], int(self.rng.integers(8)))
+            out[i] = np.moveaxis(p, -1, 0)
+        return torch.from_numpy(out)
+
+    def state(self) -> dict:
+        """RNG state, for exact resume."""
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        """Restore the RNG state saved by `state()`."""
+        self.rng.bit_generator.state = state
+
+
+def validation_crops(files: Sequence[Path], channels: int, size: int = 256, limit: int = 16) -> list[torch.Tensor]:
+    """Centre crops (1, C, h, w) of up to `limit` validation images, fixed for the whole run."""
+    cache = ImageCache(channels, cache_mb=0)
+    crops = []
+    for f in list(files)[:limit]:
+        try:
+            img = cache.get(f)
+        except DenoiserError:
+            continue
+        h, w = img.shape[:2]
+        ch, cw = min(size, h) // 8 * 8, min(size, w) // 8 * 8
+        if ch < 8 or cw < 8:
+            continue
+        y, x = (h - ch) // 2, (w - cw) // 2
+        crops.append(torch.from_numpy(np.ascontiguousarray(np.moveaxis(img[y : y + ch, x : x + cw], -1, 0)))[None])
+    return crops

@@ -1,0 +1,91 @@
+"""Losses of the autoencoder family.
+
+- reconstruction: L2, L1 or Charbonnier between the restoration and the clean image;
+- encoder robustness, the extra term of the modified denoising objective:
+  (1/λ)·D_enc(G(x̃), G(x)), the distance between the codes of the corrupted and the clean input,
+  normalised by the clean code's energy, with no gradient through the clean branch;
+- KL sparsity of the sparse autoencoder: β·Σ_j KL(ρ ‖ ρ̂_j), ρ̂_j the mean activation of code unit j.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+def l2_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error."""
+    return torch.mean((pred - target) ** 2)
+
+
+def l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error."""
+    return torch.mean(torch.abs(pred - target))
+
+
+def charbonnier_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Smooth L1: mean of sqrt((pred − target)² + ε²)."""
+    return torch.mean(torch.sqrt((pred - target) ** 2 + eps * eps))
+
+
+RECONSTRUCTION_LOSSES = {"l2": l2_loss, "l1": l1_loss, "charbonnier": charbonnier_loss}
+
+
+def reconstruction_loss(name: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Reconstruction loss by name (l2, l1, charbonnier)."""
+    try:
+        fn = RECONSTRUCTION_LOSSES[name]
+    except KeyError:
+        raise ValueError(f"unknown loss '{name}' (known: {', '.join(RECONSTRUCTION_LOSSES)})") from None
+    return fn(pred.float(), target.float())
+
+
+def code_distortion(code_noisy: torch.Tensor, code_clean: torch.Tensor) -> torch.Tensor:
+    """D_enc(G(x̃), G(x)): squared code distance normalised by the clean code's mean energy.
+
+    The clean code is detached: the term moves the encoder of the corrupted input towards the code
+    of the clean one, not the other way round.
+    """
+    code_clean = code_clean.detach().float()
+    diff = torch.mean((code_noisy.float() - code_clean) ** 2)
+    return diff / (torch.mean(code_clean**2) + 1e-8)
+
+
+def encoder_robustness_loss(code_noisy: torch.Tensor, code_clean: torch.Tensor, lam: float) -> torch.Tensor:
+    """(1/λ)·D_enc(G(x̃), G(x)); λ = inf (or ≤ 0) switches the term off."""
+    if lam <= 0 or lam == float("inf"):
+        return code_noisy.new_zeros(())
+    return code_distortion(code_noisy, code_clean) / lam
+
+
+def mean_code_activation(code: torch.Tensor, in_unit_interval: bool) -> torch.Tensor:
+    """ρ̂_j: the mean activation of each code channel j over batch and space, mapped into (0, 1).
+
+    Codes not already in (0, 1) go through a sigmoid first.
+    """
+    a = code.float() if in_unit_interval else torch.sigmoid(code.float())
+    return a.mean(dim=(0, 2, 3))
+
+
+def kl_sparsity_loss(code: torch.Tensor, rho: float = 0.05, beta: float = 1.0, in_unit_interval: bool = True) -> torch.Tensor:
+    """β·Σ_j KL(ρ ‖ ρ̂_j) for Bernoulli units with target mean activation ρ."""
+    if beta == 0:
+        return code.new_zeros(())
+    rho_hat = mean_code_activation(code, in_unit_interval).clamp(1e-6, 1 - 1e-6)
+    kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+    return beta * kl.sum()
+
+
+@dataclass
+class LossConfig:
+    """Which terms make up the training objective, and their weights."""
+
+    reconstruction: str = "l1"
+    robustness_lambda: float = 0.0  # 0 = off; else the term is weighted by 1/λ
+    sparsity_beta: float = 0.0  # 0 = off
+    sparsity_rho: float = 0.05
+
+    def needs_clean_code(self) -> bool:
+        """True when the encoder-robustness term needs a forward pass of the clean input."""
+        return self.robustness_lambda > 0

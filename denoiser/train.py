@@ -1,0 +1,323 @@
+"""Training and fine-tuning as a generator of progress events.
+
+`train(config)` yields `Progress` events (step, loss, validation PSNR, images/s, ETA) and returns the
+path of the best checkpoint. The CLI drains it with a progress line; the GUI runs it in a worker and
+stops it by closing the generator — the best checkpoint so far and a resumable state file are kept.
+Noise is made on the fly per batch; a share of the noisy inputs is clipped and rounded to 8 bits as a
+saved photo is, so the models do not break on real files.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from denoiser.archs import DenoiserNet, build_arch
+from denoiser.checkpoint import load_checkpoint, save_checkpoint
+from denoiser.data import PatchSampler, find_images, split_train_val, validation_crops
+from denoiser.device import resolve_device
+from denoiser.errors import DenoiserError
+from denoiser.estimate import estimate_sigma
+from denoiser.losses import (
+    LossConfig,
+    code_distortion,
+    encoder_robustness_loss,
+    kl_sparsity_loss,
+    reconstruction_loss,
+)
+from denoiser.noise import apply_noise, camera_levels, jpeg_compress, quantize_8bit
+from denoiser.progress import Progress, ProgressGen
+
+
+@dataclass
+class NoiseConfig:
+    """How noisy training inputs are made, and which noise level the model is told."""
+
+    name: str = "gaussian"
+    sigma_range: tuple[float, float] = (0.0, 75.0)  # gaussian σ, per sample, 0–255 scale
+    level_range: tuple[float, float] = (0.0, 1.0)  # camera noise level, per sample
+    clip_prob: float = 0.5  # share of samples clipped and rounded to 8 bits
+    jpeg_prob: float = 0.0  # camera: share of samples JPEG-compressed
+    jpeg_quality: tuple[int, int] = (70, 95)
+    params: dict[str, float] = field(default_factory=dict)  # fixed parameters of other noise models
+    sigma_map: str = "true"  # "true": the σ used; "estimate": the blind estimate of the noisy input
+    val_sigma: float = 25.0  # validation: gaussian σ (or camera level × 100 for camera)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training or fine-tuning run needs; stored in the checkpoint."""
+
+    data: list[str]
+    out: str
+    arch: str = "unet"
+    arch_config: dict[str, Any] = field(default_factory=dict)
+    channels: int = 3
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    patch: int = 96
+    batch: int = 16
+    steps: int = 10000
+    lr: float = 1e-3
+    min_lr: float = 1e-5
+    warmup: int = 200
+    device: str = "auto"
+    seed: int = 0
+    val_fraction: float = 0.05
+    val_every: int = 500
+    checkpoint_every: int = 250
+    log_every: int = 10
+    minutes: float | None = None
+    base: str | None = None  # initialise from this checkpoint (fine-tuning)
+    freeze_encoder: bool = False
+    resume: str | None = None
+    threads: int | None = None
+    description: str = ""
+
+
+def state_path(out: str | Path) -> Path:
+    """The resumable state file beside a checkpoint: `model.pt` → `model.state.pt`."""
+    out = Path(out)
+    return out.with_name(out.stem + ".state.pt")
+
+
+def make_noisy(clean: torch.Tensor, cfg: NoiseConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Corrupt a clean batch; returns the noisy batch and the per-sample σ/255 the model is given."""
+    b = clean.shape[0]
+    dev = clean.device
+    if cfg.name == "gaussian":
+        lo, hi = cfg.sigma_range
+        sigma = (lo + (hi - lo) * torch.rand(b, generator=gen)).to(dev) / 255.0
+        noisy = clean + sigma.view(-1, 1, 1, 1) * torch.randn(clean.shape, generator=gen).to(dev)
+    elif cfg.name == "camera":
+        lo, hi = cfg.level_range
+        levels = lo + (hi - lo) * torch.rand(b, generator=gen)
+        sr = [camera_levels(float(v)) for v in levels]
+        shot = torch.tensor([s for s, _ in sr], device=dev).view(-1, 1, 1, 1)
+        read = torch.tensor([r for _, r in sr], device=dev).view(-1, 1, 1, 1)
+        noisy = apply_noise(clean, "camera", gen, demosaic=1, jpeg_quality=0, shot=shot, read=read)
+        jpeg = torch.rand(b, generator=gen) < cfg.jpeg_prob
+        for i in torch.nonzero(jpeg).flatten().tolist():
+            q = int(torch.randint(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1, (1,), generator=gen))
+            noisy[i : i + 1] = jpeg_compress(noisy[i : i + 1], q)
+        sigma = (noisy - clean).flatten(1).std(dim=1)
+    else:
+        noisy = apply_noise(clean, cfg.name, gen, **cfg.params)
+        sigma = torch.full((b,), float(cfg.params.get("sigma", 0.0)) / 255.0, device=dev)
+    clip = torch.rand(b, generator=gen).to(dev) < cfg.clip_prob
+    if clip.any():
+        noisy = torch.where(clip.view(-1, 1, 1, 1), quantize_8bit(noisy), noisy)
+    if cfg.sigma_map == "estimate":
+        est = [estimate_sigma(n.permute(1, 2, 0).cpu().numpy()) / 255.0 for n in noisy]
+        sigma = torch.tensor(est, device=dev, dtype=torch.float32)
+    return noisy, sigma
+
+
+def validation_pairs(files: list[Path], cfg: TrainConfig) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Fixed (clean, noisy, σ) validation crops, seeded so every validation sees the same noise."""
+    pairs = []
+    noise = NoiseConfig(**{**asdict(cfg.noise), "clip_prob": 0.0})
+    if noise.name == "gaussian":
+        noise.sigma_range = (noise.val_sigma, noise.val_sigma)
+    elif noise.name == "camera":
+        noise.level_range = (noise.val_sigma / 100.0, noise.val_sigma / 100.0)
+        noise.jpeg_prob = 0.0
+    for i, crop in enumerate(validation_crops(files, cfg.channels)):
+        noisy, sigma = make_noisy(crop, noise, torch.Generator().manual_seed(1000 + i))
+        pairs.append((crop, quantize_8bit(noisy) if noise.name == "camera" else noisy, sigma))
+    return pairs
+
+
+@torch.no_grad()
+def validate(net: DenoiserNet, pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], device: torch.device) -> float:
+    """Mean PSNR (dB) of the model's 8-bit output on the validation pairs."""
+    if not pairs:
+        return float("nan")
+    was = net.training
+    net.eval()
+    scores = []
+    for clean, noisy, sigma in pairs:
+        out = net(noisy.to(device), sigma.to(device)).float().cpu()
+        out = (out.clamp(0, 1) * 255).round()
+        mse = torch.mean((out - clean * 255) ** 2).item()
+        scores.append(10 * math.log10(255**2 / max(mse, 1e-10)))
+    net.train(was)
+    return float(np.mean(scores))
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay from `lr` to `min_lr` over the run."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def build_model(cfg: TrainConfig) -> DenoiserNet:
+    """A fresh model of the configured arch, or the base checkpoint's model when fine-tuning."""
+    if cfg.base:
+        return load_checkpoint(cfg.base).net
+    arch_config = {"in_channels": cfg.channels, **cfg.arch_config}
+    return build_arch(cfg.arch, **arch_config)
+
+
+def train(cfg: TrainConfig) -> ProgressGen[Path]:
+    """Run (or resume) training; yields progress events and returns the best checkpoint's path."""
+    device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    files = find_images(cfg.data)
+    if not files:
+        raise DenoiserError(f"no images found in {', '.join(cfg.data)}")
+    train_files, val_files = split_train_val(files, cfg.val_fraction, cfg.seed)
+    net = build_model(cfg).to(device)
+    if cfg.channels != net.in_channels:
+        raise DenoiserError(f"the model takes {net.in_channels} channels but channels={cfg.channels}")
+    if device.type == "cpu":
+        net = net.to(memory_format=torch.channels_last)
+    if cfg.freeze_encoder:
+        for m in net.encoder_modules():
+            for p in m.parameters():
+                p.requires_grad_(False)
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    sampler = PatchSampler(train_files, cfg.patch, cfg.channels, seed=cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    pairs = validation_pairs(val_files, cfg)
+    step, best, history, elapsed_before = 0, -float("inf"), [], 0.0
+    if cfg.resume:
+        st = torch.load(cfg.resume, map_location="cpu", weights_only=False)
+        net.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        step, best, history = st["step"], st["best"], st["history"]
+        elapsed_before = st.get("elapsed", 0.0)
+        sampler.set_state(st["sampler"])
+        gen.set_state(st["gen"])
+        torch.set_rng_state(st["torch_rng"])
+        random.setstate(st["py_rng"])
+    use_amp = device.type == "cuda"
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    info = {
+        "data": [str(d) for d in cfg.data],
+        "train_images": len(train_files),
+        "val_images": len(val_files),
+        "device": str(device),
+        "config": _config_dict(cfg),
+    }
+    t0 = time.time()
+    last_log = (t0, step)
+    running = []
+    out = Path(cfg.out)
+
+    def save_state() -> None:
+        torch.save(
+            {
+                "model": net.state_dict(),
+                "optimizer": opt.state_dict(),
+                "step": step,
+                "best": best,
+                "history": history,
+                "elapsed": elapsed_before + time.time() - t0,
+                "sampler": sampler.state(),
+                "gen": gen.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "py_rng": random.getstate(),
+                "config": _config_dict(cfg),
+            },
+            state_path(out),
+        )
+
+    def save_best(val: float) -> None:
+        save_checkpoint(
+            out,
+            net,
+            noise=asdict(cfg.noise),
+            training={**info, "steps": step, "wall_time_s": round(elapsed_before + time.time() - t0, 1)},
+            metrics={"val_psnr": val, "val_sigma": cfg.noise.val_sigma, "history": history[-50:]},
+            description=cfg.description,
+        )
+
+    if not pairs and step == 0:
+        best = float("nan")
+    net.train()
+    try:
+        while step < cfg.steps:
+            if cfg.minutes is not None and elapsed_before + time.time() - t0 > cfg.minutes * 60:
+                break
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, cfg)
+            clean = sampler.sample(cfg.batch).to(device)
+            noisy, sigma = make_noisy(clean, cfg.noise, gen)
+            if device.type == "cpu":
+                clean = clean.contiguous(memory_format=torch.channels_last)
+                noisy = noisy.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                res = net.encode_decode(noisy, sigma)
+                loss = reconstruction_loss(cfg.loss.reconstruction, res.image, clean)
+                if cfg.loss.robustness_lambda > 0:
+                    clean_code = net.encode_decode(clean, sigma).code
+                    loss = loss + encoder_robustness_loss(res.code, clean_code, cfg.loss.robustness_lambda)
+                if cfg.loss.sparsity_beta > 0:
+                    loss = loss + kl_sparsity_loss(
+                        res.code, cfg.loss.sparsity_rho, cfg.loss.sparsity_beta, net.code_in_unit_interval
+                    )
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            scaler.step(opt)
+            scaler.update()
+            step += 1
+            running.append(float(loss.detach()))
+            data: dict[str, Any] = {}
+            if pairs and (step % cfg.val_every == 0 or step == cfg.steps):
+                val = validate(net, pairs, device)
+                history.append([step, round(float(np.mean(running[-cfg.val_every:])), 6), round(val, 3)])
+                data["val_psnr"] = val
+                if not (val <= best):
+                    best = val
+                    save_best(val)
+                    data["saved"] = str(out)
+            if step % cfg.checkpoint_every == 0:
+                save_state()
+            if step % cfg.log_every == 0 or data or step == cfg.steps:
+                now = time.time()
+                ips = (step - last_log[1]) * cfg.batch / max(1e-6, now - last_log[0])
+                last_log = (now, step)
+                eta = (cfg.steps - step) * cfg.batch / max(ips, 1e-6)
+                data.update(
+                    step=step,
+                    loss=float(np.mean(running[-cfg.log_every:])),
+                    images_per_s=ips,
+                    eta_s=eta,
+                    lr=lr_at(step, cfg),
+                    best_val_psnr=best,
+                )
+                msg = f"step {step}/{cfg.steps} loss {data['loss']:.5f}"
+                if "val_psnr" in data:
+                    msg += f" val {data['val_psnr']:.2f} dB"
+                yield Progress(step, cfg.steps, msg, data)
+    finally:
+        save_state()
+        if not pairs or not out.exists():
+            save_best(validate(net, pairs, device) if pairs else float("nan"))
+    return out
+
+
+def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    d = asdict(cfg)
+    d.pop("resume", None)
+    return d
+
+
+__all__ = ["NoiseConfig", "TrainConfig", "code_distortion", "make_noisy", "state_path", "train", "validate"]

@@ -1,0 +1,1 @@
+"""Bundled data: pretrained weights and their model card, icons, a sample image."""

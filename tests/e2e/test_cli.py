@@ -1,0 +1,101 @@
+"""End-to-end runs of the `denoiser` command on real images from ../shared/data (tiny models: quick)."""
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from denoiser.cli import main
+from denoiser.imageio import load_image
+from tests.conftest import REPO, shared_data
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "denoiser", *args], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_add_noise_estimate_denoise_eval_round_trip(tmp_path, models_dir, capsys):
+    kodak = shared_data("test", "Kodak24")
+    set12 = shared_data("test", "Set12")
+    inputs = [str(kodak / "kodim03.png"), str(set12 / "01.png")]
+    assert main(["add-noise", *inputs, "-o", str(tmp_path / "noisy"), "--noise", "gaussian", "--sigma", "25", "--seed", "7"]) == 0
+    noisy = sorted((tmp_path / "noisy").glob("*.png"))
+    assert [p.name for p in noisy] == ["01.png", "kodim03.png"]
+    clean = np.asarray(PILImage.open(kodak / "kodim03.png"), dtype=np.float64)
+    diff = np.asarray(PILImage.open(tmp_path / "noisy" / "kodim03.png"), dtype=np.float64) - clean
+    assert 20 < diff.std() < 26  # σ 25, clipped and rounded like a saved photo
+    capsys.readouterr()
+    assert main(["estimate", *map(str, noisy)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and all(20 < float(line.split("\t")[1]) < 30 for line in lines)
+    assert main(["denoise", str(tmp_path / "noisy"), "-o", str(tmp_path / "out"), "--suffix", "_dn", "-q"]) == 0
+    out = load_image(tmp_path / "out" / "kodim03_dn.png")
+    assert out.channels == 3 and out.data.shape == (500, 500, 3)
+    assert load_image(tmp_path / "out" / "01_dn.png").channels == 1
+    capsys.readouterr()
+    assert main(["eval", str(set12), "--sigma", "15,50", "--limit", "2", "--json", "-q"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["sigma"] for r in report["rows"]] == [15, 50]
+    assert report["rows"][0]["noisy_psnr"] == pytest.approx(24.6, abs=0.3)  # 20·log10(255/15)
+
+
+def test_bad_inputs_are_reported_and_the_rest_go_on(tmp_path, models_dir):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(shared_data("test", "CBSD68") / "3096.png", src / "good.png")
+    (src / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(200))
+    (src / "empty.png").write_bytes(b"")
+    PILImage.new("RGB", (1, 1), (200, 10, 10)).save(src / "one.png")
+    PILImage.new("CMYK", (40, 30), (10, 200, 30, 0)).save(src / "cmyk.jpg")
+    PILImage.new("RGBA", (40, 30), (10, 200, 30, 128)).save(src / "alpha.png")
+    ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    (src / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk)))
+    res = run_cli("denoise", str(src), str(tmp_path / "missing.png"), "-o", str(tmp_path / "out"), "-q",
+                  env={"DENOISER_MODELS_DIR": str(models_dir)})
+    assert res.returncode == 1
+    assert "4 done, 0 skipped, 4 failed" in res.stderr
+    for name in ("corrupt.png", "empty.png", "missing.png", "huge.png"):
+        assert name in res.stderr
+    assert load_image(tmp_path / "out" / "alpha.png").alpha is not None
+    assert load_image(tmp_path / "out" / "one.png").data.shape == (1, 1, 3)
+    assert (src / "good.png").read_bytes() == (shared_data("test", "CBSD68") / "3096.png").read_bytes()
+
+
+def test_usage_errors_exit_2_and_help_everywhere(models_dir):
+    assert run_cli("denoise", "x.png").returncode == 2
+    assert run_cli("add-noise", "x.png", "-o", "y", "--noise", "gaussian", "--sigma", "999").returncode == 2
+    assert run_cli("denoise", "x.png", "-o", "y", "--sigma", "loud").returncode == 2
+    for cmd in ("denoise", "add-noise", "estimate", "eval", "models", "train"):
+        res = run_cli(cmd, "--help")
+        assert res.returncode == 0 and "usage:" in res.stdout
+
+
+def test_models_lists_user_models_and_train_writes_one(tmp_path, models_dir):
+    res = run_cli("train", "--data", str(shared_data("train", "gray")), "--out", str(models_dir / "mine.pt"),
+                  "--channels", "1", "--arch-config", '{"channels": [8, 16]}', "--patch", "32", "--batch", "2",
+                  "--steps", "4", "--val-every", "2", "--val-fraction", "0.01", env={"DENOISER_MODELS_DIR": str(models_dir)})
+    assert res.returncode == 0, res.stderr
+    assert "val" in res.stderr
+    listing = run_cli("models", "--json", env={"DENOISER_MODELS_DIR": str(models_dir)})
+    names = {m["name"]: m for m in json.loads(listing.stdout)}
+    assert {"mine", "photo", "gaussian-gray"} <= set(names)
+    assert names["mine"]["training"]["steps"] == 4
+
+
+def test_read_only_output_folder(tmp_path, models_dir):
+    blocker = tmp_path / "ro"
+    blocker.write_text("file, not a folder")
+    res = run_cli("denoise", str(shared_data("test", "Set12") / "02.png"), "-o", str(blocker / "out"), "-q",
+                  env={"DENOISER_MODELS_DIR": str(models_dir)})
+    assert res.returncode == 1 and "1 failed" in res.stderr
+    assert Path(blocker).read_text() == "file, not a folder"

@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+import torch
+
+from denoiser.archs import build_arch
+from denoiser.inference import _axis_tiles, blend_strength, denoise, denoise_array
+from denoiser.progress import drain
+
+
+@pytest.mark.parametrize("length", [1, 7, 100, 255, 700, 1234])
+def test_tile_weights_sum_to_one_everywhere(length):
+    acc = np.zeros(length)
+    for start, size, w in _axis_tiles(length, 192, 16, align=8):
+        assert start % 8 == 0
+        acc[start : start + size] += w
+    np.testing.assert_allclose(acc, 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("arch,cfg", [("unet", {"channels": [8, 16, 32]}), ("dncnn", {"depth": 6, "features": 8, "batch_norm": False})])
+def test_tiled_output_equals_untiled(arch, cfg, rng):
+    torch.manual_seed(0)
+    net = build_arch(arch, **cfg)
+    img = rng.random((200, 277, 3)).astype(np.float32)
+    whole = drain(denoise_array(img, net, sigma=25, tile=4096))
+    tiled = drain(denoise_array(img, net, sigma=25, tile=160))
+    assert whole.tiles == 1 and tiled.tiles > 4
+    np.testing.assert_allclose(tiled.image, whole.image, atol=1e-4)
+
+
+def test_any_size_gray_and_channel_adaptation(rng):
+    net = build_arch("unet", channels=[8, 16])
+    for shape in [(1, 1, 3), (1, 5, 1), (3, 2, 3), (33, 17, 1)]:
+        out = denoise(rng.random(shape).astype(np.float32), net, sigma=10).image
+        assert out.shape == shape and np.isfinite(out).all()
+    gray_net = build_arch("unet", in_channels=1, channels=[8, 16])
+    assert denoise(rng.random((20, 20, 3)).astype(np.float32), gray_net, sigma=5).image.shape == (20, 20, 3)
+
+
+def test_progress_events_per_tile_and_cancel(rng):
+    net = build_arch("unet", channels=[8, 16])
+    gen = denoise_array(rng.random((300, 300, 3)).astype(np.float32), net, sigma=20, tile=160, margin=16)
+    first = next(gen)
+    assert first.done == 1 and first.total > 4
+    gen.close()  # cancelling stops at the tile boundary without error
+
+
+def test_sigma_is_estimated_when_not_given(rng):
+    net = build_arch("unet", channels=[8, 16])
+    img = np.clip(0.5 + 30 / 255 * rng.standard_normal((128, 128, 1)), 0, 1).astype(np.float32)
+    res = denoise(img, net)
+    assert res.sigma_estimated and res.sigma == pytest.approx(30, rel=0.15)
+    assert not denoise(img, net, sigma=12).sigma_estimated
+
+
+def test_strength_blends_with_the_original():
+    a, b = np.zeros((2, 2, 1), np.float32), np.ones((2, 2, 1), np.float32)
+    np.testing.assert_allclose(blend_strength(a, b, 0.25), 0.25)
+    assert blend_strength(a, b, 1.0) is b
+    with pytest.raises(ValueError):
+        blend_strength(a, b, 1.5)

@@ -1,0 +1,47 @@
+import math
+
+import pytest
+import torch
+
+from denoiser.losses import (
+    charbonnier_loss,
+    code_distortion,
+    encoder_robustness_loss,
+    kl_sparsity_loss,
+    l1_loss,
+    l2_loss,
+    reconstruction_loss,
+)
+
+
+def test_reconstruction_losses_known_values():
+    a = torch.zeros(1, 1, 2, 2)
+    b = torch.tensor([[[[1.0, -1.0], [2.0, 0.0]]]])
+    assert l2_loss(a, b).item() == pytest.approx(1.5)
+    assert l1_loss(a, b).item() == pytest.approx(1.0)
+    assert charbonnier_loss(a, b, eps=1e-3).item() == pytest.approx((1 + 1 + 2 + 1e-3) / 4, rel=1e-4)
+    assert reconstruction_loss("l2", a, b).item() == pytest.approx(1.5)
+    with pytest.raises(ValueError):
+        reconstruction_loss("ssim", a, b)
+
+
+def test_robustness_term_is_scaled_by_one_over_lambda_and_detaches_clean_branch():
+    clean = torch.ones(2, 4, 3, 3, requires_grad=True)
+    noisy = torch.full((2, 4, 3, 3), 1.5, requires_grad=True)
+    d = code_distortion(noisy, clean)
+    assert d.item() == pytest.approx(0.25)  # mean((0.5)^2) / mean(1^2)
+    loss = encoder_robustness_loss(noisy, clean, lam=0.5)
+    assert loss.item() == pytest.approx(0.5)
+    loss.backward()
+    assert clean.grad is None and noisy.grad is not None
+    assert encoder_robustness_loss(noisy, clean, lam=0).item() == 0
+
+
+def test_kl_sparsity_zero_at_target_and_positive_elsewhere():
+    at_rho = torch.full((4, 3, 5, 5), 0.05)
+    assert kl_sparsity_loss(at_rho, rho=0.05, beta=1.0).item() == pytest.approx(0, abs=1e-6)
+    dense = torch.full((4, 3, 5, 5), 0.5)
+    expected = 3 * (0.05 * math.log(0.05 / 0.5) + 0.95 * math.log(0.95 / 0.5))
+    assert kl_sparsity_loss(dense, rho=0.05, beta=2.0).item() == pytest.approx(2 * expected, rel=1e-5)
+    # real-valued codes are mapped through a sigmoid: code 0 -> activation 0.5
+    assert kl_sparsity_loss(torch.zeros(1, 3, 2, 2), 0.05, 1.0, in_unit_interval=False).item() == pytest.approx(expected, rel=1e-5)
