@@ -1,0 +1,1 @@
+"""Denoiser Studio's desktop application: a thin PySide6 layer over the `denoiser` engine."""

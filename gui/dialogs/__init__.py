@@ -1,0 +1,1 @@
+"""Dialogs: batch processing, save options, about."""

@@ -1,0 +1,358 @@
+"""Batch denoising: a queue of files (or folders) through the engine's `run_batch`, off the GUI thread."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from denoiser.batch import BatchOptions, BatchSummary, FileResult, plan_batch, run_batch
+from denoiser.checkpoint import ModelInfo
+from denoiser.imageio import SUPPORTED_EXTENSIONS
+from denoiser.progress import Progress
+from gui import settings
+from gui.messages import show_warning
+from gui.widgets.denoise_panel import model_tooltip
+from gui.workers import Job, JobPool
+
+FORMATS = {"same": "Same as input", "png": "PNG", "tiff": "TIFF", "jpeg": "JPEG", "webp": "WebP"}
+STATUS_COLOURS = {"done": QColor(46, 160, 67), "skipped": QColor(150, 150, 150), "failed": QColor(215, 58, 73)}
+COL_FILE, COL_STATUS, COL_DETAIL = range(3)
+
+
+def format_eta(seconds: float) -> str:
+    """'1 h 02 min', '3 min 05 s' or '12 s'."""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    if s >= 60:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s} s"
+
+
+class BatchDialog(QDialog):
+    """Pick inputs and options, then watch the queue; failures are listed and the rest go on."""
+
+    batch_finished = Signal(str)  # "done" | "cancelled" | "failed"
+
+    def __init__(self, models: list[ModelInfo], model: str | None = None, sigma: float | None = None,
+                 strength: float = 1.0, device: str = "auto", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Batch denoise")
+        self.resize(820, 640)
+        self.pool = JobPool(self)
+        self.job: Job | None = None
+        self.device = device
+        self.summary: BatchSummary | None = None
+        self._started_at = 0.0
+        self._build_inputs()
+        self._build_options(models, model, sigma, strength)
+        self._build_queue()
+        layout = QVBoxLayout(self)
+        top = QHBoxLayout()
+        top.addWidget(self.inputs_group, 3)
+        top.addWidget(self.options_group, 2)
+        layout.addLayout(top)
+        layout.addWidget(self.queue_group, 1)
+
+    # --- construction -------------------------------------------------------------------------------
+    def _build_inputs(self) -> None:
+        self.inputs_group = QGroupBox("Inputs")
+        self.input_list = QListWidget()
+        self.input_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.input_list.setToolTip("Files and folders to denoise")
+        add_files = QPushButton("Add files…")
+        add_files.clicked.connect(self._pick_files)
+        add_folder = QPushButton("Add folder…")
+        add_folder.clicked.connect(self._pick_folder)
+        remove = QPushButton("Remove")
+        remove.clicked.connect(self._remove_selected)
+        self.recursive = QCheckBox("Include subfolders")
+        self.recursive.setToolTip("Search folders recursively; the output mirrors the folder tree")
+        row = QHBoxLayout()
+        for w in (add_files, add_folder, remove):
+            row.addWidget(w)
+        row.addStretch(1)
+        box = QVBoxLayout(self.inputs_group)
+        box.addWidget(self.input_list)
+        box.addLayout(row)
+        box.addWidget(self.recursive)
+
+    def _build_options(self, models: list[ModelInfo], model: str | None, sigma: float | None, strength: float) -> None:
+        self.options_group = QGroupBox("Output and options")
+        self.output_edit = QLineEdit(settings.read("batch/output", "", str))
+        self.output_edit.setPlaceholderText("Output folder")
+        browse = QToolButton()
+        browse.setText("…")
+        browse.setToolTip("Choose the output folder")
+        browse.clicked.connect(self._pick_output)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.output_edit, 1)
+        out_row.addWidget(browse)
+        self.suffix_edit = QLineEdit(settings.read("batch/suffix", "_denoised", str))
+        self.suffix_edit.setToolTip("Appended to each output file name")
+        self.format_combo = QComboBox()
+        for key, text in FORMATS.items():
+            self.format_combo.addItem(text, key)
+        self.model_combo = QComboBox()
+        for info in models:
+            self.model_combo.addItem(info.name, info.name)
+            self.model_combo.setItemData(self.model_combo.count() - 1, model_tooltip(info), Qt.ItemDataRole.ToolTipRole)
+        self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(model)))
+        self.auto_sigma = QCheckBox("Auto (per image)")
+        self.auto_sigma.setChecked(sigma is None)
+        self.sigma_box = QDoubleSpinBox()
+        self.sigma_box.setRange(0, 75)
+        self.sigma_box.setDecimals(1)
+        self.sigma_box.setValue(25.0 if sigma is None else sigma)
+        self.sigma_box.setEnabled(sigma is not None)
+        self.auto_sigma.toggled.connect(lambda on: self.sigma_box.setEnabled(not on))
+        sigma_row = QHBoxLayout()
+        sigma_row.addWidget(self.auto_sigma)
+        sigma_row.addWidget(self.sigma_box, 1)
+        self.strength_box = QSpinBox()
+        self.strength_box.setRange(0, 100)
+        self.strength_box.setSuffix(" %")
+        self.strength_box.setValue(round(strength * 100))
+        self.overwrite = QCheckBox("Overwrite existing outputs")
+        self.overwrite.setToolTip("Off: files whose output already exists are skipped (resume a batch)")
+        form = QFormLayout(self.options_group)
+        form.addRow("Folder", out_row)
+        form.addRow("Suffix", self.suffix_edit)
+        form.addRow("Format", self.format_combo)
+        form.addRow("Model", self.model_combo)
+        form.addRow("Noise level", sigma_row)
+        form.addRow("Strength", self.strength_box)
+        form.addRow(self.overwrite)
+
+    def _build_queue(self) -> None:
+        self.queue_group = QGroupBox("Queue")
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["File", "Status", "Output / reason"])
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(COL_FILE, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_STATUS, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_DETAIL, QHeaderView.ResizeMode.Stretch)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.eta_label = QLabel("")
+        self.summary_label = QLabel("")
+        self.summary_label.setWordWrap(True)
+        self.start_button = QPushButton("Start")
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setToolTip("Stop after the current tile; finished files are kept")
+        self.cancel_button.clicked.connect(self.cancel)
+        close = QPushButton("Close")
+        close.clicked.connect(self.close)
+        row = QHBoxLayout()
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.eta_label)
+        row.addWidget(self.start_button)
+        row.addWidget(self.cancel_button)
+        row.addWidget(close)
+        box = QVBoxLayout(self.queue_group)
+        box.addWidget(self.table, 1)
+        box.addLayout(row)
+        box.addWidget(self.summary_label)
+
+    # --- inputs -------------------------------------------------------------------------------------
+    def add_inputs(self, paths: list[str | Path]) -> None:
+        """Append files or folders to the input list (duplicates ignored)."""
+        have = set(self.inputs())
+        for p in paths:
+            if str(p) not in have:
+                self.input_list.addItem(str(p))
+                have.add(str(p))
+
+    def inputs(self) -> list[str]:
+        """The input files and folders."""
+        return [self.input_list.item(i).text() for i in range(self.input_list.count())]
+
+    def _pick_files(self) -> None:
+        patterns = " ".join(f"*{e}" for e in sorted(SUPPORTED_EXTENSIONS))
+        files, _ = QFileDialog.getOpenFileNames(self, "Add images", settings.read("batch/input", "", str),
+                                                f"Images ({patterns})")
+        if files:
+            settings.write("batch/input", str(Path(files[0]).parent))
+            self.add_inputs(files)
+
+    def _pick_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add folder", settings.read("batch/input", "", str))
+        if folder:
+            settings.write("batch/input", folder)
+            self.add_inputs([folder])
+
+    def _pick_output(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Output folder", self.output_edit.text())
+        if folder:
+            self.output_edit.setText(folder)
+
+    def _remove_selected(self) -> None:
+        for item in self.input_list.selectedItems():
+            self.input_list.takeItem(self.input_list.row(item))
+
+    # --- running ------------------------------------------------------------------------------------
+    def options(self) -> BatchOptions:
+        """The engine's batch options from the form."""
+        return BatchOptions(
+            output=Path(self.output_edit.text().strip()).expanduser(),
+            model=str(self.model_combo.currentData() or "default"),
+            sigma=None if self.auto_sigma.isChecked() else self.sigma_box.value(),
+            strength=self.strength_box.value() / 100.0,
+            device=self.device,
+            recursive=self.recursive.isChecked(),
+            suffix=self.suffix_edit.text(),
+            format=str(self.format_combo.currentData()),
+            overwrite=self.overwrite.isChecked(),
+        )
+
+    @property
+    def running(self) -> bool:
+        """Whether a batch is in progress."""
+        return self.job is not None
+
+    def start(self) -> None:
+        """Plan the queue, fill the table and run the batch in a worker thread."""
+        if self.running:
+            return
+        inputs, opts = self.inputs(), self.options()
+        if not inputs:
+            show_warning(self, "Batch denoise", "Add some images or a folder first.")
+            return
+        if not self.output_edit.text().strip():
+            show_warning(self, "Batch denoise", "Choose an output folder.")
+            return
+        plan = plan_batch(inputs, opts)
+        if not plan:
+            show_warning(self, "Batch denoise", "No images found in the inputs.")
+            return
+        settings.write("batch/output", str(opts.output))
+        settings.write("batch/suffix", opts.suffix)
+        self.table.setRowCount(len(plan))
+        for row, (src, dst, problem) in enumerate(plan):
+            self._set_row(row, src.name, "queued", str(dst) if dst else problem)
+            self.table.item(row, COL_FILE).setToolTip(str(src))
+        self.summary = None
+        self.summary_label.setText("")
+        self.progress.setValue(0)
+        self._started_at = time.perf_counter()
+        job = Job(lambda: run_batch(inputs, opts), "Batch")
+        job.progressed.connect(self._on_progress)
+        job.succeeded.connect(self._on_done)
+        job.failed.connect(self._on_failed)
+        job.cancelled.connect(self._on_cancelled)
+        self.job = job
+        self._set_running(True)
+        self.pool.start(job)
+
+    def cancel(self) -> None:
+        """Stop at the next tile; finished outputs stay, the rest are marked cancelled."""
+        if self.job is not None:
+            self.job.cancel()
+            self.cancel_button.setEnabled(False)
+            self.eta_label.setText("cancelling…")
+
+    def _set_running(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        for group in (self.inputs_group, self.options_group):
+            group.setEnabled(not running)
+
+    def _set_row(self, row: int, name: str | None, status: str, detail: str) -> None:
+        if name is not None:
+            self.table.setItem(row, COL_FILE, QTableWidgetItem(name))
+        item = QTableWidgetItem(status)
+        if status in STATUS_COLOURS:
+            item.setForeground(STATUS_COLOURS[status])
+        self.table.setItem(row, COL_STATUS, item)
+        detail_item = QTableWidgetItem(detail)
+        detail_item.setToolTip(detail)
+        self.table.setItem(row, COL_DETAIL, detail_item)
+
+    def row_status(self, row: int) -> str:
+        """Status text of a queue row."""
+        return self.table.item(row, COL_STATUS).text()
+
+    def row_detail(self, row: int) -> str:
+        """Output path or failure reason of a queue row."""
+        return self.table.item(row, COL_DETAIL).text()
+
+    def _on_progress(self, event: Progress) -> None:
+        index = event.data.get("index")
+        result: FileResult | None = event.data.get("result")
+        if index is not None:
+            if result is not None:
+                detail = result.reason if result.status != "done" else f"{result.output}  ({result.seconds:.1f} s)"
+                self._set_row(index, None, result.status, detail)
+            elif self.row_status(index) != "running":
+                self._set_row(index, None, "running", self.row_detail(index))
+                self.table.scrollToItem(self.table.item(index, COL_STATUS))
+        self.progress.setValue(int(event.fraction * 1000))
+        elapsed = time.perf_counter() - self._started_at
+        if event.fraction > 0.01:
+            self.eta_label.setText(f"ETA {format_eta(elapsed * (1 - event.fraction) / event.fraction)}")
+
+    def _finish(self, outcome: str, text: str) -> None:
+        self.job = None
+        self._set_running(False)
+        self.eta_label.setText("")
+        self.summary_label.setText(text)
+        self.batch_finished.emit(outcome)
+
+    def _on_done(self, summary: BatchSummary) -> None:
+        self.summary = summary
+        self.progress.setValue(1000)
+        self.summary_label.setStyleSheet("color: #d73a49;" if summary.count("failed") else "")
+        self._finish("done", summary.text().splitlines()[0] + (" (reasons in the table)" if summary.failed else ""))
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self._finish("failed", f"Batch stopped: {exc}")
+        show_warning(self, "Batch denoise", f"The batch stopped: {exc}")
+
+    def _on_cancelled(self) -> None:
+        for row in range(self.table.rowCount()):
+            if self.row_status(row) in ("queued", "running"):
+                self._set_row(row, None, "cancelled", self.row_detail(row))
+        self._finish("cancelled", "Cancelled; finished files were kept.")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.running:
+            self.cancel()
+            self.pool.shutdown()
+        super().closeEvent(event)
+
+    def reject(self) -> None:
+        if self.running:
+            self.cancel()
+            self.pool.shutdown()
+        super().reject()

@@ -1,0 +1,111 @@
+"""The open image and what was made from it: noisy version, denoised result, strength, residual."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from denoiser.imageio import Image
+from denoiser.inference import blend_strength
+from gui.image_convert import residual
+
+ORIGINAL, NOISY, RESULT, RESIDUAL = "Original", "Noisy", "Result", "Residual"
+RESIDUAL_GAIN = 4.0
+
+
+@dataclass
+class Document:
+    """State of one opened image; the engine's `Image` keeps the metadata that saving writes back."""
+
+    image: Image
+    noisy: np.ndarray | None = None
+    noise_label: str = ""
+    raw_result: np.ndarray | None = None  # the model's output, before the strength blend
+    result_is_preview: bool = False
+    strength: float = 1.0
+    _blend: tuple[float, np.ndarray] | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        """File name, or 'Pasted image'."""
+        return self.image.path.name if self.image.path is not None else "Pasted image"
+
+    @property
+    def source(self) -> np.ndarray:
+        """What the denoiser works on: the noisy image when noise was added, else the original."""
+        return self.noisy if self.noisy is not None else self.image.data
+
+    @property
+    def reference(self) -> np.ndarray | None:
+        """The clean image to measure against (exists only when noise was added to it)."""
+        return self.image.data if self.noisy is not None else None
+
+    def set_noisy(self, noisy: np.ndarray | None, label: str = "") -> None:
+        """Replace (or remove, with None) the noisy image; any result of the old input is dropped."""
+        self.noisy = noisy
+        self.noise_label = label if noisy is not None else ""
+        self.set_result(None)
+
+    def set_result(self, raw: np.ndarray | None, preview: bool = False) -> None:
+        """The model's output for `source` (None clears it); `preview` marks a partly denoised one."""
+        self.raw_result = raw
+        self.result_is_preview = preview and raw is not None
+        self._blend = None
+
+    def set_strength(self, strength: float) -> None:
+        """Blend factor applied to the result (1 = fully denoised)."""
+        self.strength = min(max(strength, 0.0), 1.0)
+
+    def result(self) -> np.ndarray | None:
+        """The result blended with the input at the current strength (cached per strength)."""
+        if self.raw_result is None:
+            return None
+        if self._blend is None or self._blend[0] != self.strength:
+            self._blend = (self.strength, blend_strength(self.source, self.raw_result, self.strength))
+        return self._blend[1]
+
+    def residual(self) -> np.ndarray | None:
+        """|input − result| × RESIDUAL_GAIN."""
+        out = self.result()
+        return None if out is None else residual(self.source, out, RESIDUAL_GAIN)
+
+    def view_names(self) -> list[str]:
+        """The images there are to show, in menu order."""
+        names = [ORIGINAL]
+        if self.noisy is not None:
+            names.append(NOISY)
+        if self.raw_result is not None:
+            names += [RESULT, RESIDUAL]
+        return names
+
+    def view(self, name: str) -> np.ndarray:
+        """Pixels of one of `view_names()`."""
+        arrays = {ORIGINAL: self.image.data, NOISY: self.noisy}
+        if name in (RESULT, RESIDUAL):
+            out = self.result() if name == RESULT else self.residual()
+        else:
+            out = arrays.get(name)
+        if out is None:
+            raise KeyError(f"no '{name}' image")
+        return out
+
+    def view_caption(self, name: str) -> str:
+        """Caption drawn on a view."""
+        if name == NOISY and self.noise_label:
+            return f"Noisy ({self.noise_label})"
+        if name == RESULT:
+            tags = ([f"strength {self.strength * 100:.0f} %"] if self.strength < 1 else []) + (
+                ["preview region"] if self.result_is_preview else [])
+            return f"Result ({', '.join(tags)})" if tags else "Result"
+        if name == RESIDUAL:
+            return f"Residual |input − result| ×{RESIDUAL_GAIN:g}"
+        return name
+
+    def default_pair(self) -> tuple[str, str]:
+        """Sensible A and B: input vs result, or clean vs noisy, or the original twice."""
+        if self.raw_result is not None:
+            return (NOISY if self.noisy is not None else ORIGINAL), RESULT
+        if self.noisy is not None:
+            return ORIGINAL, NOISY
+        return ORIGINAL, ORIGINAL

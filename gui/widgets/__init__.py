@@ -1,0 +1,1 @@
+"""Widgets of the main window: image views, compare view, side panels, status bar."""

@@ -1,0 +1,199 @@
+"""The denoise panel: model, noise level, strength, device, tile size, Preview region and Denoise."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from denoiser.checkpoint import ModelInfo
+from denoiser.device import available_devices
+
+MAX_SIGMA = 75
+
+
+def model_tooltip(info: ModelInfo) -> str:
+    """A model's card in a few lines, for tooltips."""
+    lines = [f"<b>{info.name}</b> ({info.source})", info.description or "no description",
+             f"architecture: {info.arch}, {info.in_channels}-channel"]
+    if info.training.get("steps") is not None:
+        lines.append(f"training steps: {info.training['steps']}")
+    if info.metrics.get("val_psnr") is not None:
+        lines.append(f"validation PSNR: {float(info.metrics['val_psnr']):.2f} dB")
+    return "<br>".join(lines)
+
+
+def slider(minimum: int, maximum: int, value: int, tip: str) -> QSlider:
+    """A horizontal slider."""
+    s = QSlider(Qt.Orientation.Horizontal)
+    s.setRange(minimum, maximum)
+    s.setValue(value)
+    s.setToolTip(tip)
+    return s
+
+
+class DenoisePanel(QGroupBox):
+    """Denoising controls; emits requests, never calls the engine itself."""
+
+    denoise_requested = Signal()
+    preview_requested = Signal()
+    strength_changed = Signal(float)
+    model_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Denoise", parent)
+        self.models: list[ModelInfo] = []
+        self.model_combo = QComboBox()
+        self.model_combo.setToolTip("Trained model (bundled and user models)")
+        self.model_combo.currentIndexChanged.connect(self._model_index_changed)
+
+        self.auto_sigma = QCheckBox("Auto")
+        self.auto_sigma.setChecked(True)
+        self.auto_sigma.setToolTip("Estimate the noise level from the image")
+        self.sigma_slider = slider(0, MAX_SIGMA, 25, "Noise level σ given to the model (0–255 scale)")
+        self.sigma_label = QLabel()
+        self.sigma_label.setMinimumWidth(120)
+        self.estimated_sigma: float | None = None
+        sigma_row = QHBoxLayout()
+        sigma_row.addWidget(self.auto_sigma)
+        sigma_row.addWidget(self.sigma_slider, 1)
+        self.auto_sigma.toggled.connect(self._update_sigma_label)
+        self.sigma_slider.valueChanged.connect(self._update_sigma_label)
+
+        self.strength_slider = slider(0, 100, 100, "Blend of the result with the input: applied instantly, no re-run")
+        self.strength_label = QLabel("100 %")
+        self.strength_label.setMinimumWidth(44)
+        self.strength_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        strength_row = QHBoxLayout()
+        strength_row.addWidget(self.strength_slider, 1)
+        strength_row.addWidget(self.strength_label)
+        self.strength_slider.valueChanged.connect(self._strength_moved)
+
+        self.device_combo = QComboBox()
+        self.device_combo.addItem("Auto", "auto")
+        for dev in available_devices():
+            self.device_combo.addItem(dev.upper() if dev == "cpu" else dev.capitalize(), dev)
+        self.device_combo.setToolTip("Where the model runs (Auto: the GPU when there is one)")
+        self.tile_box = QSpinBox()
+        self.tile_box.setRange(0, 4096)
+        self.tile_box.setSingleStep(64)
+        self.tile_box.setSpecialValueText("Auto")
+        self.tile_box.setSuffix(" px")
+        self.tile_box.setToolTip("Tile edge; smaller tiles use less memory (Auto picks one for the device)")
+
+        self.preview_button = QPushButton("Preview region")
+        self.preview_button.setToolTip("Denoise only the visible part of the image (Ctrl+Shift+D)")
+        self.preview_button.clicked.connect(self.preview_requested)
+        self.denoise_button = QPushButton("Denoise")
+        self.denoise_button.setDefault(True)
+        self.denoise_button.setToolTip("Denoise the whole image (Ctrl+D)")
+        self.denoise_button.clicked.connect(self.denoise_requested)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.preview_button)
+        buttons.addWidget(self.denoise_button, 1)
+        self.info_label = QLabel("")
+        self.info_label.setWordWrap(True)
+        self.info_label.setObjectName("denoiseInfo")
+
+        form = QFormLayout()
+        form.addRow("Model", self.model_combo)
+        form.addRow("Noise level", sigma_row)
+        form.addRow("", self.sigma_label)
+        form.addRow("Strength", strength_row)
+        form.addRow("Device", self.device_combo)
+        form.addRow("Tile size", self.tile_box)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.info_label)
+        self._update_sigma_label()
+
+    # --- models -------------------------------------------------------------------------------------
+    def set_models(self, models: list[ModelInfo], selected: str | None = None) -> None:
+        """Fill the model combo; keep `selected` (or the current one) when it still exists."""
+        keep = selected or self.model_name()
+        self.models = list(models)
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for info in self.models:
+            text = info.name if info.source == "bundled" else f"{info.name}  (user)"
+            self.model_combo.addItem(text, info.name)
+            self.model_combo.setItemData(self.model_combo.count() - 1, model_tooltip(info), Qt.ItemDataRole.ToolTipRole)
+        index = self.model_combo.findData(keep) if keep else -1
+        self.model_combo.setCurrentIndex(max(index, 0) if self.models else -1)
+        self.model_combo.blockSignals(False)
+        self._model_index_changed()
+
+    def model_name(self) -> str | None:
+        """Name of the chosen model."""
+        data = self.model_combo.currentData()
+        return str(data) if data is not None else None
+
+    def selected_model(self) -> ModelInfo | None:
+        """The chosen model's info."""
+        index = self.model_combo.currentIndex()
+        return self.models[index] if 0 <= index < len(self.models) else None
+
+    def _model_index_changed(self) -> None:
+        info = self.selected_model()
+        self.model_combo.setToolTip(model_tooltip(info) if info else "No models found: train one with `denoiser train`")
+        if info is not None:
+            self.model_changed.emit(info.name)
+
+    # --- values -------------------------------------------------------------------------------------
+    def sigma(self) -> float | None:
+        """The manual noise level, or None for Auto."""
+        return None if self.auto_sigma.isChecked() else float(self.sigma_slider.value())
+
+    def set_sigma(self, sigma: float | None) -> None:
+        """Auto (None) or a manual level."""
+        self.auto_sigma.setChecked(sigma is None)
+        if sigma is not None:
+            self.sigma_slider.setValue(round(sigma))
+
+    def set_estimated_sigma(self, sigma: float | None) -> None:
+        """Show the estimated σ of the current input (None: unknown)."""
+        self.estimated_sigma = sigma
+        self._update_sigma_label()
+
+    def _update_sigma_label(self) -> None:
+        auto = self.auto_sigma.isChecked()
+        self.sigma_slider.setEnabled(not auto)
+        if auto:
+            est = self.estimated_sigma
+            self.sigma_label.setText("estimated σ ≈ –" if est is None else f"estimated σ ≈ {est:.1f}")
+        else:
+            self.sigma_label.setText(f"σ = {self.sigma_slider.value()}")
+
+    def strength(self) -> float:
+        """Strength as a fraction in [0, 1]."""
+        return self.strength_slider.value() / 100.0
+
+    def _strength_moved(self, value: int) -> None:
+        self.strength_label.setText(f"{value} %")
+        self.strength_changed.emit(value / 100.0)
+
+    def device(self) -> str:
+        """'auto', 'cpu' or 'cuda'."""
+        return str(self.device_combo.currentData())
+
+    def tile(self) -> int | None:
+        """Tile edge in pixels, None for automatic."""
+        return self.tile_box.value() or None
+
+    def set_actions_enabled(self, enabled: bool) -> None:
+        """Enable or disable Preview and Denoise."""
+        has_model = self.selected_model() is not None
+        self.preview_button.setEnabled(enabled and has_model)
+        self.denoise_button.setEnabled(enabled and has_model)

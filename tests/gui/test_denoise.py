@@ -1,0 +1,181 @@
+"""Noise lab and denoising: seeded noise, metrics, strength without re-running, preview region, cancel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from guihelpers import open_image, shared_photo, wait_idle, write_image
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QSpinBox
+
+from denoiser.noise import NOISE_MODELS
+from gui import jobs
+
+
+@pytest.fixture
+def opened(qtbot, window, tmp_path: Path):
+    open_image(qtbot, window, write_image(tmp_path / "img.png", h=96, w=128))
+    return window
+
+
+def test_every_noise_model_gets_its_parameter_editors(window) -> None:
+    panel = window.noise_panel
+    assert [panel.type_combo.itemData(i) for i in range(panel.type_combo.count())] == list(NOISE_MODELS)
+    for name, model in NOISE_MODELS.items():
+        panel.set_noise_name(name)
+        assert list(panel.editors) == [p.name for p in model.params]
+        for p in model.params:
+            box = panel.editors[p.name]
+            assert box.toolTip() == p.help
+            if isinstance(box, QCheckBox):
+                assert p.integer and box.isChecked() == bool(p.default)
+            else:
+                assert isinstance(box, QSpinBox if p.integer else QDoubleSpinBox)
+                assert (box.minimum(), box.maximum()) == pytest.approx((p.minimum, p.maximum))
+        assert panel.params() == pytest.approx(model.defaults())
+
+
+def test_add_noise_is_seeded_and_measured(qtbot, opened) -> None:
+    win, panel = opened, opened.noise_panel
+    panel.set_noise_name("gaussian")
+    panel.set_param("sigma", 30)
+    panel.seed_box.setValue(42)
+    qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, win)
+    first = win.doc.noisy.copy()
+    noise_std = float(np.std(first - win.doc.image.data)) * 255
+    assert 20 < noise_std < 32  # clipping at 0/1 trims a little
+    psnr_text = panel.metric_labels["noisy"][0].text()
+    assert psnr_text.endswith(" dB") and 15 < float(psnr_text.split()[0]) < 25
+    assert 0 < float(panel.metric_labels["noisy"][1].text()) < 1
+    assert panel.metric_labels["denoised"][0].text() == "–"
+    assert win.denoise_panel.sigma_label.text().startswith("estimated σ ≈ ")
+    win.add_noise()
+    wait_idle(qtbot, win)
+    np.testing.assert_array_equal(win.doc.noisy, first)
+    panel.seed_box.setValue(43)
+    win.add_noise()
+    wait_idle(qtbot, win)
+    assert not np.array_equal(win.doc.noisy, first)
+    qtbot.mouseClick(panel.remove_button, Qt.MouseButton.LeftButton)
+    assert win.doc.noisy is None and not panel.metrics.isVisible()
+
+
+def test_denoise_then_strength_blends_without_rerunning(qtbot, opened, darken_model, monkeypatch) -> None:
+    win, panel = opened, opened.denoise_panel
+    calls = []
+    real = jobs.denoise_array
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "denoise_array", counting)
+    win.refresh_models(darken_model)
+    assert panel.model_name() == "darken"
+    win.add_noise()
+    wait_idle(qtbot, win)
+    qtbot.mouseClick(panel.denoise_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, win)
+    assert len(calls) == 1
+    source = win.doc.source
+    np.testing.assert_allclose(win.doc.result(), source - 0.1, atol=1e-4)
+    assert panel.info_label.text().startswith("Denoised in ")
+    assert "(estimated)" in panel.info_label.text()
+    assert win.noise_panel.metric_labels["denoised"][0].text().endswith("dB")
+    before = win.compare.right.image.pixelColor(20, 20).red()
+    panel.strength_slider.setValue(50)
+    qtbot.waitUntil(lambda: win.doc.strength == 0.5)
+    wait_idle(qtbot, win)
+    assert len(calls) == 1
+    np.testing.assert_allclose(win.doc.result(), source - 0.05, atol=1e-4)
+    after = win.compare.right.image.pixelColor(20, 20).red()
+    assert after - before in (12, 13)  # half of 0.1 × 255 brighter again
+    assert "strength 50 %" in win.compare.right.label
+
+
+def test_manual_sigma_reaches_the_model(qtbot, opened) -> None:
+    win, panel = opened, opened.denoise_panel
+    panel.set_sigma(40)
+    assert panel.sigma() == 40.0 and panel.sigma_slider.isEnabled()
+    win.denoise()
+    wait_idle(qtbot, win)
+    assert "σ 40.0 (manual)" in panel.info_label.text()
+
+
+def test_preview_region_denoises_only_the_visible_area(qtbot, window, darken_model, tmp_path: Path,
+                                                       monkeypatch) -> None:
+    win = window
+    win.refresh_models(darken_model)
+    open_image(qtbot, win, write_image(tmp_path / "big.png", h=300, w=400))
+    seen = []
+    real = jobs.denoise_array
+    monkeypatch.setattr(jobs, "denoise_array", lambda img, *a, **k: (seen.append(img.shape), real(img, *a, **k))[1])
+    win.acts.actual.trigger()
+    win.compare.state.set_zoom(4.0)
+    rect = win.compare.visible_image_rect()
+    assert 0 < rect.width() < 400 and 0 < rect.height() < 300
+    qtbot.mouseClick(win.denoise_panel.preview_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, win)
+    margin = jobs.PREVIEW_MARGIN
+    assert seen and seen[0][0] <= rect.height() + 2 * margin and seen[0][1] <= rect.width() + 2 * margin
+    diff = np.abs(win.doc.result() - win.doc.source).max(axis=2) > 0.05
+    ys, xs = np.nonzero(diff)
+    assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (rect.left(), rect.top(), rect.right() + 1,
+                                                                rect.bottom() + 1)
+    assert win.doc.result_is_preview
+    assert "preview region" in win.compare.right.label
+
+
+def test_cancel_a_long_denoise(qtbot, window, tmp_path: Path) -> None:
+    win = window
+    rng = np.random.default_rng(0)
+    open_image(qtbot, win, write_image(tmp_path / "large.png", data=rng.random((1024, 1024, 3), dtype=np.float32)))
+    win.denoise_panel.tile_box.setValue(160)  # the smallest tile: hundreds of steps
+    events = []
+    win.tasks.progressed.connect(lambda _label, ev: events.append(ev))
+    win.denoise()
+    assert win.status.cancel_button.isVisible() and win.acts.cancel.isEnabled()
+    qtbot.waitUntil(lambda: any(ev.total > 1 for ev in events), timeout=20000)
+    total = next(ev.total for ev in events if ev.total > 1)
+    with qtbot.waitSignal(win.tasks.finished, timeout=5000) as finished:
+        qtbot.mouseClick(win.status.cancel_button, Qt.MouseButton.LeftButton)
+    assert finished.args[1] == "cancelled"
+    assert max(ev.done for ev in events) < total
+    assert win.doc.raw_result is None
+    assert "cancelled" in win.status.currentMessage()
+    assert not win.status.cancel_button.isVisible()
+    assert win.denoise_panel.denoise_button.isEnabled()
+    win.noise_panel.set_noise_name("salt-pepper")
+    win.add_noise()  # the window still works
+    wait_idle(qtbot, win)
+    assert win.doc.noisy is not None
+
+
+def test_failing_denoise_reports_instead_of_crashing(qtbot, opened, monkeypatch) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (simulated)")
+        yield
+
+    monkeypatch.setattr(jobs, "denoise_array", broken)
+    opened.denoise()
+    wait_idle(qtbot, opened)
+    assert "Denoising failed: RuntimeError: CUDA out of memory" in opened.status.currentMessage()
+    assert opened.doc.raw_result is None
+
+
+def test_real_photo_noise_and_denoise_metrics(qtbot, window) -> None:
+    win = window
+    open_image(qtbot, win, shared_photo())
+    win.noise_panel.set_noise_name("gaussian")
+    win.noise_panel.set_param("sigma", 15)
+    win.add_noise()
+    wait_idle(qtbot, win)
+    noisy_psnr = float(win.noise_panel.metric_labels["noisy"][0].text().split()[0])
+    assert 24 < noisy_psnr < 26  # σ = 15 on a real photo
+    assert 14 < win.denoise_panel.estimated_sigma < 17
+    win.denoise()
+    wait_idle(qtbot, win)
+    assert win.noise_panel.metric_labels["denoised"][0].text().endswith("dB")
