@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from denoiser.archs import DenoiserNet, build_arch
+from denoiser.archs.unet import UNet, unet_to_gray
 from denoiser.checkpoint import load_checkpoint, save_checkpoint
 from denoiser.data import PatchSampler, find_images, split_train_val, validation_crops
 from denoiser.device import resolve_device
@@ -163,7 +164,10 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 def build_model(cfg: TrainConfig) -> DenoiserNet:
     """A fresh model of the configured arch, or the base checkpoint's model when fine-tuning."""
     if cfg.base:
-        return load_checkpoint(cfg.base).net
+        net = load_checkpoint(cfg.base).net
+        if isinstance(net, UNet) and net.in_channels == 3 and cfg.channels == 1:
+            net = unet_to_gray(net)
+        return net
     arch_config = {"in_channels": cfg.channels, **cfg.arch_config}
     return build_arch(cfg.arch, **arch_config)
 

@@ -92,3 +92,24 @@ class UNet(DenoiserNet):
             h = dec(up(h) + skip)
         noise = F.pixel_shuffle(self.tail(h), 2)
         return ModelOutput(x - noise, code)
+
+
+def unet_to_gray(net: UNet) -> UNet:
+    """A 1-channel UNet that on a gray image computes what `net` computes on it replicated to RGB.
+
+    The head sums its RGB input weights (gray in all three channels), the tail averages its RGB noise
+    outputs; everything else is shared. Used to start the gray model from the colour one.
+    """
+    if net.in_channels != 3:
+        raise ValueError("unet_to_gray converts a 3-channel UNet")
+    cfg = {**net.config, "in_channels": 1}
+    gray = UNet(**cfg)
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith(("head.weight", "tail."))}
+    w = net.head.weight.data  # (C0, 3·4 [+1], 3, 3), unshuffled channel index = c·4 + k
+    head = w[:, :12].reshape(w.shape[0], 3, 4, 3, 3).sum(dim=1)
+    state["head.weight"] = torch.cat([head, w[:, 12:]], dim=1)
+    tw, tb = net.tail.weight.data, net.tail.bias.data  # (3·4, C0, 3, 3)
+    state["tail.weight"] = tw.reshape(3, 4, *tw.shape[1:]).mean(dim=0)
+    state["tail.bias"] = tb.reshape(3, 4).mean(dim=0)
+    gray.load_state_dict(state)
+    return gray

@@ -61,3 +61,14 @@ def test_macs_count_matches_hand_count_for_dncnn():
     net = build_arch("dncnn", in_channels=1, depth=3, features=4, batch_norm=False)
     # conv 1->4, conv 4->4, tail 4->1, all 3x3
     assert net.macs_per_pixel() == 9 * (1 * 4 + 4 * 4 + 4 * 1)
+
+
+def test_unet_to_gray_matches_the_colour_model_on_replicated_gray():
+    from denoiser.archs.unet import unet_to_gray
+
+    torch.manual_seed(0)
+    colour = build_arch("unet", channels=[8, 16]).eval()
+    gray = unet_to_gray(colour).eval()
+    x = torch.rand(1, 1, 32, 32)
+    expected = colour(x.repeat(1, 3, 1, 1), torch.tensor([0.1])).mean(dim=1, keepdim=True)
+    torch.testing.assert_close(gray(x, torch.tensor([0.1])), expected, atol=1e-5, rtol=1e-5)
