@@ -84,14 +84,34 @@ def _axis_tiles(length: int, keep: int, blend: int, align: int = 1) -> list[tupl
     return out
 
 
+def available_memory_bytes() -> int:
+    """Memory the OS reports as available (Linux /proc/meminfo), else a conservative 2 GB."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 2 * 1024**3
+
+
+BYTES_PER_TILE_PIXEL = 600  # activations of the default UNet per input pixel (float32 CPU, half on CUDA)
+
+
 def choose_tile_size(device: torch.device, channels: int = 3) -> int:
-    """Tile edge in pixels: cache-sized on the CPU, from free memory on CUDA."""
+    """Tile edge in pixels from free memory: at most a quarter of it for one tile's activations.
+
+    On the CPU the edge is also capped at 768 px, where the activations still stay close to the cache
+    and the per-tile margin overhead is small; on CUDA larger tiles keep the GPU busy.
+    """
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
-        # ~600 bytes of activations per pixel for the default UNet in half precision, with headroom.
-        edge = int(math.sqrt(free * 0.5 / 600))
-        return max(256, min(4096, edge // 64 * 64))
-    return 768
+        cap = 4096
+    else:
+        free, cap = available_memory_bytes(), 768
+    edge = int(math.sqrt(free * 0.25 / BYTES_PER_TILE_PIXEL))
+    return max(MIN_TILE * 2, min(cap, edge // 64 * 64))
 
 
 def _run_net(net: DenoiserNet, x: np.ndarray, sigma: float, device: torch.device) -> np.ndarray:

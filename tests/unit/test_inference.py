@@ -58,3 +58,14 @@ def test_strength_blends_with_the_original():
     assert blend_strength(a, b, 1.0) is b
     with pytest.raises(ValueError):
         blend_strength(a, b, 1.5)
+
+
+def test_tile_size_follows_free_memory(monkeypatch):
+    import denoiser.inference as inf
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(inf, "available_memory_bytes", lambda: 16 * 1024**3)
+    assert inf.choose_tile_size(cpu) == 768
+    monkeypatch.setattr(inf, "available_memory_bytes", lambda: 64 * 1024**2)
+    small = inf.choose_tile_size(cpu)
+    assert 128 <= small < 768 and small * small * inf.BYTES_PER_TILE_PIXEL <= 64 * 1024**2 * 0.25 + 1
