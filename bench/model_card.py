@@ -47,6 +47,10 @@ RECIPES = {
 ORDER = ["photo", "gaussian-color", "gaussian-gray"]
 
 
+def _cells(row: dict) -> str:
+    return " / ".join(f"{row[str(g)]['psnr']:.2f}" for g in (15, 25, 50))
+
+
 def main() -> None:
     quality_path = REPO / "docs" / "bench" / "quality.json"
     quality = json.loads(quality_path.read_text()) if quality_path.exists() else None
@@ -82,12 +86,10 @@ def main() -> None:
                   f"- {recipe['note']}", ""]
         if quality:
             syn = quality["synthetic"].get("given", {})
-            if name == "gaussian-color" and syn:
+            sets = {"gaussian-color": ("CBSD68", "Kodak24"), "gaussian-gray": ("Set12", "BSD68")}.get(name)
+            if sets and syn:
                 lines.append("Measured (BENCHMARK.md protocol, σ given, PSNR dB σ15/25/50): " + "; ".join(
-                    f"{s} {' / '.join(f'{syn[s][str(g)]['psnr']:.2f}' for g in (15, 25, 50))}" for s in ("CBSD68", "Kodak24")))
-            if name == "gaussian-gray" and syn:
-                lines.append("Measured (BENCHMARK.md protocol, σ given, PSNR dB σ15/25/50): " + "; ".join(
-                    f"{s} {' / '.join(f'{syn[s][str(g)]['psnr']:.2f}' for g in (15, 25, 50))}" for s in ("Set12", "BSD68")))
+                    f"{s} {_cells(syn[s])}" for s in sets))
             if name == "photo" and quality.get("real"):
                 lines.append("Measured on real camera noise (PSNR dB, noisy input → model): " + "; ".join(
                     f"{k} {d['noisy']['psnr']:.2f} → {d['photo (ours)']['psnr']:.2f}" for k, d in quality["real"].items()))

@@ -80,6 +80,7 @@ class TrainConfig:
     freeze_encoder: bool = False
     resume: str | None = None
     threads: int | None = None
+    cache_mb: float = 1024  # budget of the decoded-image cache of the patch sampler
     description: str = ""
 
 
@@ -194,7 +195,7 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
                 p.requires_grad_(False)
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
-    sampler = PatchSampler(train_files, cfg.patch, cfg.channels, seed=cfg.seed)
+    sampler = PatchSampler(train_files, cfg.patch, cfg.channels, seed=cfg.seed, cache_mb=cfg.cache_mb)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     pairs = validation_pairs(val_files, cfg)
     step, best, history, elapsed_before = 0, -float("inf"), [], 0.0
