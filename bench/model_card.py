@@ -23,9 +23,9 @@ COMMON = ("--arch unet --arch-config '{\"channels\": [32, 64, 128, 256], \"block
 RECIPES = {
     "gaussian-color": {
         "command": ("denoiser train --data ../shared/data/train/color --out runs/gaussian-color.pt " + COMMON
-                    + " --channels 3 --noise gaussian --sigma-range 0,75 --clip-prob 0.5 --lr 5e-4 --steps 5500"),
+                    + " --channels 3 --noise gaussian --sigma-range 0,75 --clip-prob 0.5 --lr 5e-4 --steps 4000"),
         "note": ("The first 1,000 steps ran with the same settings but a cosine schedule planned for 8,000 steps; "
-                 "the run was then resumed (`--resume runs/gaussian-color.state.pt --steps 5500`) to fit the session."),
+                 "the run was then resumed (`--resume runs/gaussian-color.state.pt --steps 5500`), and resumed again at step 2,750 with `--steps 4000` to fit the session."),
     },
     "photo": {
         "command": ("denoiser train --data ../shared/data/train/color --out runs/photo.pt --base runs/gaussian-color.pt "

@@ -175,8 +175,11 @@ def load_checkpoint(path: str | Path, source: str = "user") -> LoadedModel:
 
 
 def list_models() -> list[ModelInfo]:
-    """Bundled models first, then user models, each sorted by name; unreadable files are skipped."""
-    out: list[ModelInfo] = []
+    """Bundled models, then user models, each sorted by name; unreadable files are skipped.
+
+    A user model named like a bundled one replaces it in the list, as it does when resolving the name.
+    """
+    found: dict[str, ModelInfo] = {}
     for folder, source in ((bundled_models_dir(), "bundled"), (user_models_dir(), "user")):
         if not folder.is_dir():
             continue
@@ -184,10 +187,12 @@ def list_models() -> list[ModelInfo]:
             if f.name.endswith(".state.pt") or f.name.startswith("."):
                 continue
             try:
-                out.append(read_info(f, source))
+                info = read_info(f, source)
             except Exception:  # noqa: BLE001 - a broken user file must not hide the others
                 continue
-    return out
+            found.pop(info.name, None)
+            found[info.name] = info
+    return list(found.values())
 
 
 def resolve_model(name_or_path: str | Path, channels: int | None = None) -> Path:

@@ -249,7 +249,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         data=args.data, out=args.out, arch=args.arch, arch_config=arch_config, channels=args.channels,
         noise=noise, loss=loss, patch=args.patch, batch=args.batch, steps=args.steps, lr=args.lr,
         device=args.device, seed=args.seed, val_fraction=args.val_fraction, val_every=args.val_every,
-        checkpoint_every=args.checkpoint_every, minutes=args.minutes, base=args.base, resume=args.resume,
+        checkpoint_every=args.checkpoint_every, warmup=args.warmup, minutes=args.minutes, base=args.base, resume=args.resume,
         threads=args.threads, description=args.description,
     )
     out = None
@@ -270,6 +270,78 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"{Path(args.out).with_name(Path(args.out).stem + '.state.pt')}", file=sys.stderr)
         return EXIT_FAILED
     print(f"saved {out}")
+    return EXIT_OK
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive number, not '{text}'") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, not '{text}'")
+        return value
+
+    return parse
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from denoiser.finetune import FinetuneConfig, estimate_memory_mb, finetune, output_path
+    from denoiser.train import state_path
+
+    if not 0 <= args.val_fraction < 1:
+        raise UsageError("--val-fraction must be within [0, 1)")
+    if args.sigma_range is not None and not 0 <= args.sigma_range[0] <= args.sigma_range[1] <= 255:
+        raise UsageError("--sigma-range must be LO,HI with 0 ≤ LO ≤ HI ≤ 255")
+    try:
+        out = output_path(args.output)
+    except DenoiserError as exc:
+        raise UsageError(str(exc)) from None
+    if (out.exists() or state_path(out).exists()) and not (args.overwrite or args.resume):
+        raise UsageError(f"{out} already exists: choose another -o, --resume {state_path(out)}, or --overwrite")
+    cfg = FinetuneConfig(
+        data=args.folders, base=args.base, out=args.output, mode=args.mode, steps=args.steps, minutes=args.minutes,
+        val_fraction=args.val_fraction, freeze_encoder=args.freeze_encoder, device=args.device, resume=args.resume,
+        noise=args.noise, sigma_range=args.sigma_range, lr=args.lr, patch=args.patch, batch=args.batch,
+        seed=args.seed, pd=args.pd, anchor=args.anchor, overwrite=args.overwrite, threads=args.threads,
+        description=args.description,
+    )
+    mem = estimate_memory_mb(cfg)
+    print(f"fine-tuning {args.base} ({args.mode} mode) into {out}; memory ≈ {mem['total']:.0f} MB "
+          f"(model {mem['model']:.0f}, activations {mem['activations']:.0f}, images {mem['images']:.0f})",
+          file=sys.stderr, flush=True)
+    gen = finetune(cfg)
+    try:
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            if not args.quiet and ev.total > 0:
+                eta = ev.data.get("eta_s", 0.0)
+                eta_text = f"  ETA {eta / 60:.1f} min" if eta != float("inf") else ""
+                print(f"{ev.message}{eta_text}", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        gen.close()
+        print(f"stopped; the best checkpoint so far is kept at {out}; continue with --resume {state_path(out)}",
+              file=sys.stderr)
+        return EXIT_FAILED
+    print(f"saved {result.path} ({result.steps} steps)")
+    print(result.verdict())
+    return EXIT_OK
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from denoiser.lab.runner import config_from_args, run_lab, summary
+
+    try:
+        cfg = config_from_args(args)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    result = drain_with_bar(run_lab(cfg), "lab", args.quiet)
+    print(summary(result))
     return EXIT_OK
 
 
@@ -365,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch", type=int, default=16)
     t.add_argument("--steps", type=int, default=10000)
     t.add_argument("--lr", type=float, default=5e-4)
+    t.add_argument("--warmup", type=int, default=200, help="linear learning-rate warm-up steps")
     t.add_argument("--minutes", type=float, default=None, help="stop after this much wall time")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     t.add_argument("--resume", default=None, metavar="CKPT", help="a *.state.pt written by an earlier run")
@@ -376,6 +449,45 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=None)
     t.add_argument("--description", default="")
     t.set_defaults(func=cmd_train)
+
+    f = sub.add_parser("finetune", help="fine-tune a model on your own photos (clean or noisy only)",
+                       description="Fine-tune a model on your photos. clean: supervised on pairs made with a noise "
+                                   "model; noisy: self-supervised (Neighbor2Neighbor with pixel-shuffle down-sampling "
+                                   "and an anchor to the base model). Saves into the user models folder.")
+    f.add_argument("folders", nargs="+", metavar="FOLDER", help="folders (or files) of your photos")
+    f.add_argument("--base", default="default", metavar="NAME|PATH", help="model to start from (default: photo)")
+    f.add_argument("-o", "--output", required=True, metavar="NAME|PATH",
+                   help="NAME saves the user models folder's NAME.pt; a path saves there")
+    f.add_argument("--mode", default="clean", choices=["clean", "noisy"],
+                   help="clean: your photos are low-noise; noisy: only noisy photos (default clean)")
+    f.add_argument("--steps", type=_positive(int), default=None, help="training steps (default: what --minutes allows)")
+    f.add_argument("--minutes", type=_positive(float), default=None, help="time budget (default 10 when --steps is not given)")
+    f.add_argument("--val-fraction", type=float, default=0.1, help="share of the photos kept for validation (default 0.1)")
+    f.add_argument("--freeze-encoder", action="store_true", help="train the decoder only")
+    f.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    f.add_argument("--resume", default=None, metavar="STATE", help="the *.state.pt of an earlier, stopped run")
+    f.add_argument("--noise", default=None, choices=list(NOISE_MODELS), help="clean mode: noise model (default: the base's)")
+    f.add_argument("--sigma-range", type=_pair, default=None, metavar="LO,HI", help="clean mode: gaussian σ range (default: the base's)")
+    f.add_argument("--lr", type=_positive(float), default=None, help="learning rate (default 5e-5; warm-up over the first 10 %% of steps)")
+    f.add_argument("--patch", type=_positive(int), default=None, help="patch edge (default 96 clean, 128 noisy)")
+    f.add_argument("--batch", type=_positive(int), default=None, help="patches per step (default 8 clean, 4 noisy)")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--pd", type=int, choices=[1, 2, 3], default=2, help="noisy mode: pixel-shuffle stride, 1 = off (default 2)")
+    f.add_argument("--anchor", type=float, default=0.1, help="noisy mode: weight of the anchor to the base model (default 0.1)")
+    f.add_argument("--overwrite", action="store_true", help="replace an existing output model")
+    f.add_argument("--threads", type=_positive(int), default=None)
+    f.add_argument("--description", default="", help="the new model's description (default: made from the run)")
+    f.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    f.set_defaults(func=cmd_finetune)
+
+    from denoiser.lab.runner import add_arguments as add_lab_arguments
+
+    lab = sub.add_parser("lab", help="run the autoencoder lab's experiments and write a report",
+                         description="Train small autoencoders and measure the identity trap, corruptions, noise level, "
+                                     "encoder robustness, sparsity, anomaly detection, compression and generation; "
+                                     "writes REPORT.md, results.json, figures and the models (lab-*.pt) to --out.")
+    add_lab_arguments(lab)
+    lab.set_defaults(func=cmd_lab)
     return p
 
 

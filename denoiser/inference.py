@@ -60,8 +60,8 @@ def _axis_tiles(length: int, keep: int, blend: int, align: int = 1) -> list[tupl
     while True:
         starts = [int(round(i * (length - keep) / (n - 1) / align)) * align for i in range(n - 1)]
         starts.append(math.ceil((length - keep) / align) * align)
-        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-        if max(keep - g for g in gaps) >= 0 and min(keep - g for g in gaps) >= min(blend, keep // 2):
+        overlaps = [a + keep - b for a, b in zip(starts, starts[1:], strict=False)]
+        if min(overlaps) >= min(blend, keep // 2):
             break
         n += 1
     out = []

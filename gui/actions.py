@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QMenu, QMenuBar, QWidget
 
 from gui.widgets.compare_view import AB, MODE_TITLES, MODES, SIDE_BY_SIDE, SPLIT
 
-FINE_TUNE_TIP = "arrives with the fine-tuning feature"
+FINE_TUNE_TIP = "Adapt a model to your own photos, clean or noisy only"
 
 
 def make_action(parent: QWidget, text: str, shortcut: str | list[str] | None = None, tip: str = "",
@@ -62,8 +62,8 @@ class WindowActions:
         self.cancel = a(parent, "&Cancel", "Esc", "Stop the running task")
         self.reload_models = a(parent, "Re&load models", "F5", "Scan the model folders again")
         self.fine_tune = a(parent, "&Fine-tune…", None, FINE_TUNE_TIP)
-        self.fine_tune.setToolTip(FINE_TUNE_TIP)
-        self.fine_tune.setEnabled(False)
+        self.lab = a(parent, "Autoencoder &lab…", None,
+                     "Look inside a model: code activations, sparsity, anomaly map and the lab models' PSNR")
 
         self.open_sample = a(parent, "Open &sample", None, "Open the bundled sample image")
         self.about = a(parent, "&About Denoiser Studio", None, "The application and the current model's card")
@@ -98,7 +98,7 @@ def build_menus(bar: QMenuBar, acts: WindowActions) -> QMenu:
 
     tools = bar.addMenu("&Tools")
     for action in (acts.add_noise, acts.remove_noise, None, acts.denoise, acts.preview, acts.cancel, None,
-                   acts.reload_models, acts.fine_tune):
+                   acts.reload_models, acts.fine_tune, acts.lab):
         if action is None:
             tools.addSeparator()
         else:

@@ -21,6 +21,8 @@ from gui import files, jobs, settings
 from gui.actions import WindowActions, build_menus
 from gui.dialogs.about import show_about
 from gui.dialogs.batch_dialog import BatchDialog
+from gui.dialogs.finetune_dialog import FinetuneDialog
+from gui.dialogs.lab_window import LabWindow
 from gui.dialogs.save_options import SaveOptions, SaveOptionsDialog
 from gui.document import RESIDUAL, RESULT, Document
 from gui.image_convert import from_qimage, to_qimage
@@ -52,6 +54,8 @@ class MainWindow(QMainWindow):
         self.sigma_calc = LatestOnly(self.tasks.pool, self)
         self.recent = files.RecentFiles()
         self.batch_dialog: BatchDialog | None = None
+        self.finetune_dialog: FinetuneDialog | None = None
+        self.lab_window: LabWindow | None = None
 
         self.acts = WindowActions(self)
         self.recent_menu = build_menus(self.menuBar(), self.acts)
@@ -100,6 +104,8 @@ class MainWindow(QMainWindow):
         a.save_result.triggered.connect(self.save_result)
         a.save_noisy.triggered.connect(self.save_noisy)
         a.batch.triggered.connect(self.open_batch)
+        a.fine_tune.triggered.connect(self.open_finetune)
+        a.lab.triggered.connect(self.open_lab)
         a.quit.triggered.connect(self.close)
         for mode, action in a.modes.items():
             action.triggered.connect(partial(self.compare.set_mode, mode))
@@ -521,6 +527,29 @@ class MainWindow(QMainWindow):
         self.batch_dialog.raise_()
         return self.batch_dialog
 
+    def open_finetune(self) -> FinetuneDialog:
+        """Tools › Fine-tune: the fine-tuning dialog (non-modal); new models join the model list."""
+        if self.finetune_dialog is None or not self.finetune_dialog.isVisible():
+            panel = self.denoise_panel
+            dialog = FinetuneDialog(panel.models, panel.model_name(), panel.device(), self)
+            dialog.model_saved.connect(lambda _name: self.refresh_models())
+            dialog.use_model.connect(self.refresh_models)
+            self.finetune_dialog = dialog
+        self.finetune_dialog.show()
+        self.finetune_dialog.raise_()
+        return self.finetune_dialog
+
+    def open_lab(self) -> LabWindow:
+        """Tools › Autoencoder lab: the Lab window (non-modal) on the current image and model."""
+        if self.lab_window is None or not self.lab_window.isVisible():
+            doc = self.doc
+            self.lab_window = LabWindow(list_models(), doc.image.data if doc is not None else None,
+                                        doc.name if doc is not None else "", self, pool=self.tasks.pool,
+                                        model=self.denoise_panel.model_name())
+        self.lab_window.show()
+        self.lab_window.raise_()
+        return self.lab_window
+
     def show_about(self) -> None:
         """Help › About, with the current model's card."""
         show_about(self, self.denoise_panel.selected_model())
@@ -530,5 +559,7 @@ class MainWindow(QMainWindow):
         settings.write("window/splitter", self.splitter.saveState())
         if self.batch_dialog is not None:
             self.batch_dialog.close()
+        if self.finetune_dialog is not None:
+            self.finetune_dialog.close()
         self.tasks.pool.shutdown()
         super().closeEvent(event)

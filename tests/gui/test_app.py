@@ -1,4 +1,4 @@
-"""Window chrome: settings persistence, menus, shortcuts, About, Fine-tune placeholder, entry points."""
+"""Window chrome: settings persistence, menus, shortcuts, About, Fine-tune, entry points."""
 
 from __future__ import annotations
 
@@ -54,12 +54,13 @@ def test_models_listed_with_tooltips(window, models_dir) -> None:
     assert "tiny test model" in tip and "unet" in tip
 
 
-def test_fine_tune_is_a_disabled_placeholder(window) -> None:
+def test_fine_tune_opens_the_fine_tuning_dialog(window) -> None:
     action = window.acts.fine_tune
-    assert not action.isEnabled()
-    assert action.toolTip() == FINE_TUNE_TIP == "arrives with the fine-tuning feature"
+    assert action.isEnabled() and action.toolTip() == FINE_TUNE_TIP
     tools = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Tools")
     assert action in tools.actions() and tools.toolTipsVisible()
+    action.trigger()
+    assert window.finetune_dialog is not None and window.finetune_dialog.isVisible()
 
 
 def test_about_shows_the_model_card(qtbot, window, darken_model) -> None:
@@ -81,9 +82,12 @@ def test_common_shortcuts(window) -> None:
                and a.menu() is None and a.parent() is window)
 
 
-def test_no_model_disables_denoise(qtbot, window, models_dir, monkeypatch) -> None:
+def test_no_model_disables_denoise(qtbot, window, models_dir, monkeypatch, tmp_path) -> None:
+    import denoiser.checkpoint
+
     for f in models_dir.glob("*.pt"):
         f.unlink()
+    monkeypatch.setattr(denoiser.checkpoint, "bundled_models_dir", lambda: tmp_path / "no-bundled-models")
     window.refresh_models()
     assert window.denoise_panel.selected_model() is None
     assert not window.acts.denoise.isEnabled() and not window.denoise_panel.denoise_button.isEnabled()

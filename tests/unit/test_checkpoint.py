@@ -72,3 +72,9 @@ def test_broken_user_model_does_not_hide_the_others(models_dir: Path):
     (models_dir / "broken.pt").write_bytes(b"junk")
     names = {m.name for m in list_models()}
     assert "broken" not in names and "photo" in names
+
+
+def test_user_model_shadows_the_bundled_one_of_the_same_name(models_dir: Path):
+    listed = [m for m in list_models() if m.name == "photo"]
+    assert len(listed) == 1 and listed[0].source == "user"
+    assert load_model("photo").info.path == models_dir / "photo.pt"
