@@ -133,10 +133,7 @@ def _read(path: Path) -> dict[str, Any]:
     return payload
 
 
-def read_info(path: str | Path, source: str = "user") -> ModelInfo:
-    """Read a checkpoint's metadata."""
-    path = Path(path)
-    p = _read(path)
+def _info(path: Path, p: dict[str, Any], source: str) -> ModelInfo:
     return ModelInfo(
         name=path.stem,
         path=path,
@@ -150,6 +147,12 @@ def read_info(path: str | Path, source: str = "user") -> ModelInfo:
     )
 
 
+def read_info(path: str | Path, source: str = "user") -> ModelInfo:
+    """Read a checkpoint's metadata."""
+    path = Path(path)
+    return _info(path, _read(path), source)
+
+
 def load_checkpoint(path: str | Path, source: str = "user") -> LoadedModel:
     """Rebuild a model from a checkpoint file (weights cast back to float32, eval mode)."""
     path = Path(path)
@@ -160,18 +163,7 @@ def load_checkpoint(path: str | Path, source: str = "user") -> LoadedModel:
     except (ValueError, RuntimeError, KeyError) as exc:
         raise CheckpointError(f"'{path}' cannot be rebuilt: {exc}") from exc
     net.eval()
-    info = ModelInfo(
-        name=path.stem,
-        path=path,
-        arch=p["arch"],
-        arch_config=p["arch_config"],
-        noise=p.get("noise", {}),
-        training=p.get("training", {}),
-        metrics=p.get("metrics", {}),
-        description=p.get("description", ""),
-        source=source,
-    )
-    return LoadedModel(net, info)
+    return LoadedModel(net, _info(path, p, source))
 
 
 def list_models() -> list[ModelInfo]:

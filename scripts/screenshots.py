@@ -1,0 +1,92 @@
+"""Screenshots of the real window in each compare mode, with the bundled models.
+
+Run under Xvfb at each size (apt-get install -y xvfb):
+    xvfb-run -s "-screen 0 1920x1080x24" .venv/bin/python scripts/screenshots.py 1280 800 docs/screenshots
+    xvfb-run -s "-screen 0 1920x1080x24" .venv/bin/python scripts/screenshots.py 1920 1080 docs/screenshots
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def main() -> None:
+    width, height, out = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+    tmp = Path(tempfile.mkdtemp())
+    os.environ["DENOISER_MODELS_DIR"] = str(tmp / "models")  # no user models: the bundled ones only
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
+    app = QApplication([])
+    app.setOrganizationName("DenoiserStudio")
+    app.setApplicationName("Denoiser Studio")
+    from gui.main_window import MainWindow
+
+    win = MainWindow()
+    win.setGeometry(0, 0, width, height)
+    win.show()
+
+    def pump(cond: Callable[[], bool] = lambda: True, limit: float = 300) -> None:
+        end = time.time() + limit
+        while time.time() < end:
+            app.processEvents()
+            if cond():
+                break
+            time.sleep(0.02)
+        app.processEvents()
+
+    def idle() -> bool:
+        return not win.tasks.busy and win.metrics_calc.idle and win.sigma_calc.idle
+
+    def shot(name: str) -> None:
+        win.compare.fit()
+        pump(limit=0.3)
+        path = out / f"{name}_{width}x{height}.png"
+        win.grab().save(str(path))
+        img = Image.open(path).convert("RGB")
+        img.save(path, optimize=True)
+        colours = 256
+        while path.stat().st_size > 990_000 and colours >= 32:
+            img.quantize(colors=colours, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(path, optimize=True)
+            colours //= 2
+        print(path, path.stat().st_size)
+
+    pump(limit=0.5)
+    win.open_sample()
+    pump(lambda: win.doc is not None and idle())
+    win.noise_panel.set_noise_name("gaussian")
+    win.noise_panel.set_param("sigma", 25)
+    win.noise_panel.seed_box.setValue(7)
+    win.add_noise()
+    pump(lambda: win.doc.noisy is not None and idle())
+    win.denoise()
+    pump(lambda: win.doc.raw_result is not None and idle())
+    pump(idle, 60)
+    win.compare.set_mode("side_by_side")
+    shot("side_by_side")
+    win.compare.set_mode("split")
+    win.compare.split.set_divider(0.5)
+    shot("split")
+    win.compare.set_mode("ab")
+    win.compare.toggle_ab()
+    shot("ab")
+    win.compare.set_mode("side_by_side")
+    win.acts.residual.setChecked(True)
+    shot("residual")
+    win.close()
+
+
+if __name__ == "__main__":
+    main()
