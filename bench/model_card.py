@@ -30,7 +30,7 @@ RECIPES = {
     "photo": {
         "command": ("denoiser train --data ../shared/data/train/color --out runs/photo.pt --base runs/gaussian-color.pt "
                     + COMMON + " --channels 3 --noise camera --level-range 0,1 --jpeg-prob 0.3 --clip-prob 0 "
-                    "--sigma-map estimate --val-sigma 50 --lr 2e-4 --steps STEPS"),
+                    "--sigma-map estimate --val-sigma 50 --lr 2e-4 --warmup 50 --val-every 200 --steps STEPS"),
         "note": "Fine-tuned from `gaussian-color` with the `camera` noise model (shot + read noise in linear raw "
                 "light, Bayer mosaic and bilinear demosaicing, tone curve, 30 % JPEG q70–95); the model is told the "
                 "blind σ estimate of its input, exactly as at inference.",
@@ -38,7 +38,7 @@ RECIPES = {
     "gaussian-gray": {
         "command": ("denoiser train --data ../shared/data/train/gray ../shared/data/train/color --channels 1 "
                     "--out runs/gaussian-gray.pt --base runs/gaussian-color.pt " + COMMON
-                    + " --noise gaussian --sigma-range 0,75 --clip-prob 0.5 --lr 2e-4 --steps STEPS"),
+                    + " --noise gaussian --sigma-range 0,75 --clip-prob 0.5 --lr 2e-4 --warmup 50 --val-every 150 --steps STEPS"),
         "note": "Started from `gaussian-color` converted to one channel (head weights summed over RGB, tail "
                 "averaged: the same function on replicated gray), then fine-tuned on Train400 plus the colour set "
                 "as luma.",
@@ -79,7 +79,7 @@ def main() -> None:
                   f"{tr.get('val_images', '?')} validation images)",
                   f"- steps: {steps} (batch 16 × 96² patches, Adam, cosine schedule, L1 loss); hardware: "
                   f"{tr.get('device', '?')} (2-core x86-64, no GPU); wall time {tr.get('wall_time_s', 0) / 60:.0f} min "
-                  "for this stage",
+                  "(its own run, resumes included; a base model's training not counted)",
                   f"- validation PSNR: {m.info.metrics.get('val_psnr', float('nan')):.2f} dB "
                   f"({'camera noise, level 0.5' if name == 'photo' else 'σ 25'}, held-out crops)",
                   f"- reproduce: `{recipe['command'].replace('STEPS', str(steps))}`",

@@ -71,6 +71,8 @@ def main() -> None:
     win.noise_panel.seed_box.setValue(7)
     win.add_noise()
     pump(lambda: win.doc.noisy is not None and idle())
+    combo = win.denoise_panel.model_combo
+    combo.setCurrentIndex(combo.findData("gaussian-color"))  # the model for synthetic Gaussian noise
     win.denoise()
     pump(lambda: win.doc.raw_result is not None and idle())
     pump(idle, 60)
