@@ -41,7 +41,8 @@ RECIPES = {
                     + " --noise gaussian --sigma-range 0,75 --clip-prob 0.5 --lr 2e-4 --warmup 50 --val-every 150 --steps STEPS"),
         "note": "Started from `gaussian-color` converted to one channel (head weights summed over RGB, tail "
                 "averaged: the same function on replicated gray), then fine-tuned on Train400 plus the colour set "
-                "as luma.",
+                "as luma. The first 450 steps ran with a schedule planned for 450 steps; the run was then resumed "
+                "(`--resume runs/gaussian-gray.state.pt`) with the schedule extended to the final step count.",
     },
 }
 ORDER = ["photo", "gaussian-color", "gaussian-gray"]

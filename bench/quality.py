@@ -95,20 +95,21 @@ def real_sets(models: dict[str, object], limit: int | None) -> dict:
     return out
 
 
-def rni6_sheet(loaded: object, path: Path) -> None:
-    """Noisy | denoised pairs of the RNI6 photos (no reference: judged by eye)."""
-    tiles = []
+def rni6_sheet(models: dict[str, object], path: Path) -> None:
+    """Noisy | each model's blind result for the RNI6 photos (no reference: judged by eye)."""
+    rows = []
     for f in sorted((DATA / "test" / "RNI6").glob("*.png")):
         a = np.asarray(PILImage.open(f).convert("L"), dtype=np.float32) / 255
-        den = denoise(a[..., None], loaded).image[..., 0]
-        pair = np.concatenate([a, np.ones((a.shape[0], 8), np.float32), den], axis=1)
+        cols = [a] + [denoise(a[..., None], m).image[..., 0] for m in models.values()]
+        gap = np.ones((a.shape[0], 8), np.float32)
+        pair = np.concatenate([c for col in cols for c in (col, gap)][:-1], axis=1)
         scale = 300 / pair.shape[0]
-        tiles.append(PILImage.fromarray(to_8bit(pair * 255).astype(np.uint8)).resize(
+        rows.append(PILImage.fromarray(to_8bit(pair * 255).astype(np.uint8)).resize(
             (int(pair.shape[1] * scale), 300), PILImage.Resampling.LANCZOS))
-    width = max(t.width for t in tiles)
-    sheet = PILImage.new("L", (width, sum(t.height + 8 for t in tiles)), 255)
+    width = max(t.width for t in rows)
+    sheet = PILImage.new("L", (width, sum(t.height + 8 for t in rows)), 255)
     y = 0
-    for t in tiles:
+    for t in rows:
         sheet.paste(t, (0, y))
         y += t.height + 8
     sheet.save(path, optimize=True)
@@ -160,7 +161,7 @@ def main() -> None:
     }
     real_models = {"photo (ours)": load_model(args.photo_model), "gaussian-color (ours)": color}
     res["real"] = real_sets(real_models, args.limit)
-    rni6_sheet(load_model(args.gray_model), args.out / "rni6_sheet.png")
+    rni6_sheet({"photo": real_models["photo (ours)"], "gray": gray}, args.out / "rni6_sheet.png")
     res["seconds"] = round(time.time() - start, 1)
     labels = {"given": "ours, σ given", "blind": "ours, blind (σ estimated)", "clipped": "ours, clipped 8-bit input, σ given"}
     (args.out / "quality.json").write_text(json.dumps(res, indent=2))
