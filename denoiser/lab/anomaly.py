@@ -147,10 +147,7 @@ def defect_set(ctx: LabContext) -> tuple[torch.Tensor, torch.Tensor, list[str], 
 def run(ctx: LabContext) -> ProgressGen[ExperimentResult]:
     """Score normal and defective crops with each AE, report AUROC overall and per defect kind."""
     res = ExperimentResult(KEY, TITLE, EXPECTATION)
-    nets = {}
-    for spec in plan(ctx.scale):
-        nets[spec.name] = yield from ctx.model(spec, KEY)
-        res.models.append(spec.name)
+    nets = yield from ctx.models(plan(ctx.scale), res)
     images, labels, kinds, masks = defect_set(ctx)
     n = len(kinds)
     y = labels.numpy()

@@ -298,6 +298,14 @@ class LabContext:
         self.specs[spec.name] = spec
         return net
 
+    def models(self, specs: list[ModelSpec], res: ExperimentResult) -> ProgressGen[dict[str, DenoiserNet]]:
+        """Each spec's trained model by spec name, listed among the experiment's models."""
+        nets = {}
+        for spec in specs:
+            nets[spec.name] = yield from self.model(spec, res.key)
+            res.models.append(spec.name)
+        return nets
+
     def _train(self, spec: ModelSpec, experiment: str) -> ProgressGen[DenoiserNet]:
         sc = self.scale
         torch.manual_seed(stable_seed(self.cfg.seed, f"init:{spec.name}"))

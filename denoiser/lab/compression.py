@@ -50,10 +50,8 @@ def run(ctx: LabContext) -> ProgressGen[ExperimentResult]:
     """Reconstruction PSNR of each code size, against subsampling to the same number of values."""
     res = ExperimentResult(KEY, TITLE, EXPECTATION)
     sizes = code_sizes(ctx.scale)
-    nets = {}
-    for c in sizes:
-        nets[c] = yield from ctx.model(spec_for(c), KEY)
-        res.models.append(spec_for(c).name)
+    by_name = yield from ctx.models([spec_for(c) for c in sizes], res)
+    nets = {c: by_name[spec_for(c).name] for c in sizes}
     clean = ctx.test_images
     side = clean.shape[-1]
     ae, base, per_pixel = {}, {}, {}

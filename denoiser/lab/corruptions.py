@@ -59,10 +59,8 @@ def plan(scale: Scale) -> list[ModelSpec]:
 def run(ctx: LabContext) -> ProgressGen[ExperimentResult]:
     """Train the four DAEs and fill the cross table of output PSNR (rows: training, columns: test)."""
     res = ExperimentResult(KEY, TITLE, EXPECTATION)
-    nets = {}
-    for name in CORRUPTIONS:
-        nets[name] = yield from ctx.model(spec_for(name), KEY)
-        res.models.append(spec_for(name).name)
+    by_name = yield from ctx.models([spec_for(name) for name in CORRUPTIONS], res)
+    nets = {name: by_name[spec_for(name).name] for name in CORRUPTIONS}
     clean = ctx.test_images
     noisy = {t: ctx.corrupt(clean, t, p) for t, p in CORRUPTIONS.items()}
     input_psnr = {t: psnr_batch(noisy[t], clean) for t in CORRUPTIONS}

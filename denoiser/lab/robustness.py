@@ -65,10 +65,8 @@ def run(ctx: LabContext) -> ProgressGen[ExperimentResult]:
     """Train the sweep, then measure D_enc on test crops and the denoising PSNR."""
     res = ExperimentResult(KEY, TITLE, EXPECTATION)
     lams = lambdas(ctx.scale)
-    nets = {}
-    for lam in lams:
-        nets[lam] = yield from ctx.model(spec_for(lam), KEY)
-        res.models.append(spec_for(lam).name)
+    by_name = yield from ctx.models([spec_for(lam) for lam in lams], res)
+    nets = {lam: by_name[spec_for(lam).name] for lam in lams}
     clean = ctx.test_images
     noisy = ctx.corrupt(clean, "gaussian", {"sigma": SIGMA})
     rows, d_enc, d_centred, psnr = [], {}, {}, {}

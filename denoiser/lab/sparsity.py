@@ -55,10 +55,7 @@ def plan(scale: Scale) -> list[ModelSpec]:
 def run(ctx: LabContext) -> ProgressGen[ExperimentResult]:
     """Measure per-unit mean activation, active fraction, reconstruction and noise transfer of each model."""
     res = ExperimentResult(KEY, TITLE, EXPECTATION)
-    nets = {}
-    for spec in plan(ctx.scale):
-        nets[spec.name] = yield from ctx.model(spec, KEY)
-        res.models.append(spec.name)
+    nets = yield from ctx.models(plan(ctx.scale), res)
     clean = ctx.test_images
     noisy = ctx.corrupt(clean, "gaussian", {"sigma": SIGMA})
     noisy_psnr = psnr_batch(noisy, clean)

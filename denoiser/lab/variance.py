@@ -57,10 +57,7 @@ def plan(scale: Scale) -> list[ModelSpec]:
 def run(ctx: LabContext) -> ProgressGen[ExperimentResult]:
     """PSNR of each model at each test σ, and the penalty against the σ-matched model."""
     res = ExperimentResult(KEY, TITLE, EXPECTATION)
-    nets = {}
-    for spec in plan(ctx.scale):
-        nets[spec.name] = yield from ctx.model(spec, KEY)
-        res.models.append(spec.name)
+    nets = yield from ctx.models(plan(ctx.scale), res)
     clean = ctx.test_images
     sigmas = test_sigmas(ctx.scale)
     noisy = {s: ctx.corrupt(clean, "gaussian", {"sigma": s}) for s in sigmas}
