@@ -39,6 +39,7 @@ from denoiser.evaluate import load_clean, noisy_version, to_8bit  # noqa: E402
 from denoiser.finetune import FinetuneConfig, FinetuneResult, finetune  # noqa: E402
 from denoiser.inference import denoise  # noqa: E402
 from denoiser.metrics import psnr  # noqa: E402
+from denoiser.progress import Progress, drain  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 SIGMAS = (25, 50)
@@ -47,16 +48,13 @@ NO_HARM_TOLERANCE_DB = 0.1
 
 def run_finetune(cfg: FinetuneConfig, label: str) -> FinetuneResult:
     """Drain a fine-tuning run, printing its validations."""
-    gen = finetune(cfg)
     t = time.time()
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as stop:
-            result = stop.value
-            break
+
+    def show(ev: Progress) -> None:
         if "val_score" in ev.data or ev.done == 0:
             print(f"  {label}: {ev.message} ({time.time() - t:.0f} s)", file=sys.stderr, flush=True)
+
+    result = drain(finetune(cfg), show)
     print(f"  {label}: {result.verdict()}", file=sys.stderr, flush=True)
     return result
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from denoiser.errors import DenoiserError
+from denoiser.progress import Progress, drain
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -67,19 +68,18 @@ def _bar(total: float, desc: str, quiet: bool = False) -> Any:
 def drain_with_bar(gen: Any, desc: str, quiet: bool = False) -> Any:
     """Run an engine generator to completion, showing its progress on stderr."""
     bar = None
+
+    def show(ev: Progress) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = _bar(ev.total, desc, quiet)
+        bar.n = ev.done
+        bar.set_postfix_str(ev.message[-60:], refresh=False)
+        bar.refresh()
+
     try:
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                return stop.value
-            if bar is None:
-                bar = _bar(ev.total, desc, quiet)
-            bar.n = ev.done
-            bar.set_postfix_str(ev.message[-60:], refresh=False)
-            bar.refresh()
+        return drain(gen, show)
     finally:
-        gen.close()
         if bar is not None:
             bar.close()
 
@@ -229,7 +229,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from denoiser.losses import LossConfig
-    from denoiser.train import NoiseConfig, TrainConfig, train
+    from denoiser.train import NoiseConfig, TrainConfig, state_path, train
 
     arch_config = json.loads(args.arch_config) if args.arch_config else {}
     if args.config:
@@ -252,22 +252,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every, warmup=args.warmup, minutes=args.minutes, base=args.base, resume=args.resume,
         threads=args.threads, description=args.description,
     )
-    out = None
-    gen = train(cfg)
+    def show(ev: Progress) -> None:
+        d = ev.data
+        print(f"{ev.message}  {d.get('images_per_s', 0):.1f} img/s  ETA {d.get('eta_s', 0) / 60:.1f} min",
+              file=sys.stderr, flush=True)
+
     try:
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                out = stop.value
-                break
-            d = ev.data
-            print(f"{ev.message}  {d.get('images_per_s', 0):.1f} img/s  ETA {d.get('eta_s', 0) / 60:.1f} min",
-                  file=sys.stderr, flush=True)
+        out = drain(train(cfg), show)
     except KeyboardInterrupt:
-        gen.close()
-        print(f"stopped; best checkpoint kept at {args.out}, resume with --resume "
-              f"{Path(args.out).with_name(Path(args.out).stem + '.state.pt')}", file=sys.stderr)
+        print(f"stopped; best checkpoint kept at {args.out}, resume with --resume {state_path(args.out)}",
+              file=sys.stderr)
         return EXIT_FAILED
     print(f"saved {out}")
     return EXIT_OK
@@ -311,20 +305,16 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     print(f"fine-tuning {args.base} ({args.mode} mode) into {out}; memory ≈ {mem['total']:.0f} MB "
           f"(model {mem['model']:.0f}, activations {mem['activations']:.0f}, images {mem['images']:.0f})",
           file=sys.stderr, flush=True)
-    gen = finetune(cfg)
+
+    def show(ev: Progress) -> None:
+        if not args.quiet and ev.total > 0:
+            eta = ev.data.get("eta_s", 0.0)
+            eta_text = f"  ETA {eta / 60:.1f} min" if eta != float("inf") else ""
+            print(f"{ev.message}{eta_text}", file=sys.stderr, flush=True)
+
     try:
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                result = stop.value
-                break
-            if not args.quiet and ev.total > 0:
-                eta = ev.data.get("eta_s", 0.0)
-                eta_text = f"  ETA {eta / 60:.1f} min" if eta != float("inf") else ""
-                print(f"{ev.message}{eta_text}", file=sys.stderr, flush=True)
+        result = drain(finetune(cfg), show)
     except KeyboardInterrupt:
-        gen.close()
         print(f"stopped; the best checkpoint so far is kept at {out}; continue with --resume {state_path(out)}",
               file=sys.stderr)
         return EXIT_FAILED

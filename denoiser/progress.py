@@ -6,7 +6,7 @@ and cancels it by closing the generator at the next yield.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -31,10 +31,18 @@ class Progress:
 ProgressGen = Generator[Progress, None, T]
 
 
-def drain(gen: ProgressGen[T]) -> T:
-    """Run a progress generator to completion and return its result."""
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+def drain(gen: ProgressGen[T], on_event: Callable[[Progress], None] | None = None) -> T:
+    """Run a progress generator to completion, passing each event to `on_event`, and return its result.
+
+    The generator is closed on any way out, so an interrupt lets it clean up (save its state) at once.
+    """
+    try:
+        while True:
+            try:
+                event = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            if on_event is not None:
+                on_event(event)
+    finally:
+        gen.close()
