@@ -32,6 +32,7 @@ class BatchOptions:
     strength: float = 1.0
     tile: int | None = None
     device: str = "auto"
+    precision: str = "auto"  # auto|fp32|bf16|fp16, see device.resolve_precision
     recursive: bool = False
     suffix: str = ""
     format: str = "same"  # same|png|tiff|jpeg|webp
@@ -130,7 +131,8 @@ def run_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> ProgressGen[B
                     mpath = resolve_model(opts.model, img.channels)
                     if mpath not in models:
                         models[mpath] = load_model(mpath)
-                    gen = denoise_array(img.data, models[mpath], sigma=opts.sigma, tile=opts.tile, device=opts.device)
+                    gen = denoise_array(img.data, models[mpath], sigma=opts.sigma, tile=opts.tile, device=opts.device,
+                                       precision=opts.precision)
                     while True:
                         try:
                             ev = next(gen)

@@ -87,8 +87,20 @@ def drain_with_bar(gen: Any, desc: str, quiet: bool = False) -> Any:
 # --- subcommands -----------------------------------------------------------------------------------
 
 
+def _check_device(args: argparse.Namespace) -> None:
+    """Refuse an impossible --device/--precision pair before any file is touched."""
+    from denoiser.device import resolve_device, resolve_precision
+
+    try:
+        resolve_precision(args.precision, resolve_device(args.device))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_denoise(args: argparse.Namespace) -> int:
     from denoiser.batch import BatchOptions, run_batch
+
+    _check_device(args)
 
     opts = BatchOptions(
         output=Path(args.output),
@@ -97,6 +109,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
         strength=args.strength,
         tile=args.tile,
         device=args.device,
+        precision=args.precision,
         recursive=args.recursive,
         suffix=args.suffix,
         format=args.format,
@@ -178,6 +191,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from denoiser.imageio import load_image
     from denoiser.inference import denoise
 
+    _check_device(args)
     files = find_images([args.clean_dir], recursive=False)
     if not files:
         print(f"no images in {args.clean_dir}", file=sys.stderr)
@@ -186,7 +200,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     loaded = load_model(args.model, 1 if gray else 3)
 
     def run(noisy: Any, sigma: float | None) -> Any:
-        return denoise(noisy, loaded, sigma=sigma, tile=args.tile, device=args.device).image
+        return denoise(noisy, loaded, sigma=sigma, tile=args.tile, device=args.device, precision=args.precision).image
 
     rows = drain_with_bar(
         evaluate_set(args.clean_dir, run, args.sigma, gray=gray, blind=args.blind, clip=args.clip, limit=args.limit),
@@ -353,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--model", default="default", help="bundled/user model name or checkpoint path (default: photo)")
     d.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     d.add_argument("--tile", type=int, default=None, help="tile edge in pixels (default: from free memory)")
+    d.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
     d.add_argument("--strength", type=_strength_arg, default=1.0, help="0 = original, 1 = fully denoised (default 1)")
     d.add_argument("--recursive", action="store_true", help="descend into sub-folders (the output mirrors the tree)")
     d.add_argument("--suffix", default="", help="appended to output file names, e.g. _denoised")
@@ -397,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--limit", type=int, default=None, help="only the first N images")
     v.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     v.add_argument("--tile", type=int, default=None)
+    v.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
     v.add_argument("--json", action="store_true", help="print JSON")
     v.add_argument("-q", "--quiet", action="store_true")
     v.set_defaults(func=cmd_eval)

@@ -21,3 +21,32 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 def available_devices() -> list[str]:
     """Devices a user can pick: always 'cpu', plus 'cuda' when a GPU is present."""
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX-512 BF16 or AMX); elsewhere bf16 is emulated and slow."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' → fp16 on CUDA, bf16 on a CPU with native bf16, else fp32; fp16 on the CPU is refused."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision '{precision}' (use {', '.join(PRECISIONS)})")
+    if precision == "auto":
+        if device.type == "cuda":
+            return "fp16"
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("fp16 inference needs CUDA; on the CPU use fp32 or bf16")
+    return precision

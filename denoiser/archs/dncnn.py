@@ -10,6 +10,17 @@ from torch import nn
 from denoiser.archs.base import DenoiserNet, ModelOutput, register_arch
 
 
+def plain_stack(c_in: int, features: int, depth: int, batch_norm: bool) -> nn.ModuleList:
+    """conv-ReLU, then (depth-2) × conv-[BN]-ReLU: the body of DnCNN and FFDNet (the tail is the caller's)."""
+    layers: list[nn.Module] = [nn.Conv2d(c_in, features, 3, padding=1), nn.ReLU(inplace=True)]
+    for _i in range(depth - 2):
+        layers.append(nn.Conv2d(features, features, 3, padding=1, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(features))
+        layers.append(nn.ReLU(inplace=True))
+    return nn.ModuleList(layers)
+
+
 @register_arch("dncnn")
 class DnCNN(DenoiserNet):
     """conv-ReLU, (depth-2) × conv-BN-ReLU, conv; predicts the noise. The middle layer is the code."""
@@ -32,15 +43,8 @@ class DnCNN(DenoiserNet):
                 "noise_map": noise_map,
             }
         )
-        c_in = in_channels + (1 if noise_map else 0)
-        layers: list[nn.Module] = [nn.Conv2d(c_in, features, 3, padding=1), nn.ReLU(inplace=True)]
-        for _i in range(depth - 2):
-            layers.append(nn.Conv2d(features, features, 3, padding=1, bias=not batch_norm))
-            if batch_norm:
-                layers.append(nn.BatchNorm2d(features))
-            layers.append(nn.ReLU(inplace=True))
-        self.mid = len(layers) // 2
-        self.layers = nn.ModuleList(layers)
+        self.layers = plain_stack(in_channels + (1 if noise_map else 0), features, depth, batch_norm)
+        self.mid = len(self.layers) // 2
         self.tail = nn.Conv2d(features, in_channels, 3, padding=1)
 
     def encoder_modules(self) -> list[nn.Module]:

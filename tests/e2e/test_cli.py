@@ -75,6 +75,8 @@ def test_usage_errors_exit_2_and_help_everywhere(models_dir):
     assert run_cli("denoise", "x.png").returncode == 2
     assert run_cli("add-noise", "x.png", "-o", "y", "--noise", "gaussian", "--sigma", "999").returncode == 2
     assert run_cli("denoise", "x.png", "-o", "y", "--sigma", "loud").returncode == 2
+    fp16_on_cpu = run_cli("denoise", "x.png", "-o", "y", "--device", "cpu", "--precision", "fp16")
+    assert fp16_on_cpu.returncode == 2 and "fp16 inference needs CUDA" in fp16_on_cpu.stderr
     for cmd in ("denoise", "add-noise", "estimate", "eval", "models", "train"):
         res = run_cli(cmd, "--help")
         assert res.returncode == 0 and "usage:" in res.stdout

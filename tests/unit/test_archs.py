@@ -7,6 +7,7 @@ from denoiser.archs import ARCH_REGISTRY, build_arch
 @pytest.mark.parametrize("name,cfg", [
     ("unet", {"channels": [8, 16, 32]}),
     ("dncnn", {"depth": 5, "features": 8}),
+    ("ffdnet", {"depth": 4, "features": 8}),
     ("conv-ae", {"width": 8, "depth": 2, "code_channels": 4}),
 ])
 @pytest.mark.parametrize("channels", [1, 3])
@@ -21,7 +22,7 @@ def test_forward_shapes_and_code(name, cfg, channels):
 
 
 def test_registry_names_and_unknown():
-    assert {"unet", "dncnn", "conv-ae"} <= set(ARCH_REGISTRY)
+    assert {"unet", "dncnn", "ffdnet", "conv-ae"} <= set(ARCH_REGISTRY)
     with pytest.raises(ValueError, match="unknown architecture"):
         build_arch("transformer")
 
@@ -72,3 +73,12 @@ def test_unet_to_gray_matches_the_colour_model_on_replicated_gray():
     x = torch.rand(1, 1, 32, 32)
     expected = colour(x.repeat(1, 3, 1, 1), torch.tensor([0.1])).mean(dim=1, keepdim=True)
     torch.testing.assert_close(gray(x, torch.tensor([0.1])), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_ffdnet_defaults_follow_the_paper_and_count_its_macs():
+    colour, gray = build_arch("ffdnet"), build_arch("ffdnet", in_channels=1)
+    assert (colour.config["depth"], colour.config["features"]) == (12, 96)
+    assert (gray.config["depth"], gray.config["features"]) == (15, 64)
+    net = build_arch("ffdnet", in_channels=1, depth=3, features=4, batch_norm=False)
+    # at half resolution: conv (4 unshuffled + 1 map)->4, conv 4->4, tail 4->4; a quarter per input pixel
+    assert net.macs_per_pixel() == 9 * (5 * 4 + 4 * 4 + 4 * 4) / 4

@@ -69,3 +69,67 @@ def test_tile_size_follows_free_memory(monkeypatch):
     monkeypatch.setattr(inf, "available_memory_bytes", lambda: 64 * 1024**2)
     small = inf.choose_tile_size(cpu)
     assert 128 <= small < 768 and small * small * inf.BYTES_PER_TILE_PIXEL <= 64 * 1024**2 * 0.25 + 1
+
+
+def test_8_and_16_bit_inputs_match_their_float_version(rng):
+    torch.manual_seed(0)
+    net = build_arch("unet", channels=[8, 16])
+    img8 = rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)
+    img16 = img8.astype(np.uint16) * 257
+    ref = denoise(img8.astype(np.float32) / 255, net, sigma=20, tile=160, strength=0.5).image
+    for img in (img8, img16):
+        out = denoise(img, net, sigma=20, tile=160, strength=0.5).image
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(out, ref, atol=1e-5)
+    with pytest.raises(ValueError, match="dtype"):
+        drain(denoise_array(img8.astype(np.int32), net, sigma=20))
+
+
+def test_batched_tiles_give_the_same_image(rng):
+    torch.manual_seed(0)
+    net = build_arch("unet", channels=[8, 16, 32])
+    img = rng.random((250, 333, 3)).astype(np.float32)
+    one = drain(denoise_array(img, net, sigma=25, tile=160, tiles_per_batch=1))
+    many = drain(denoise_array(img, net, sigma=25, tile=160, tiles_per_batch=4))
+    assert one.tiles == many.tiles > 4
+    np.testing.assert_allclose(many.image, one.image, atol=1e-5)
+
+
+def test_precision_choice(monkeypatch):
+    from denoiser import device as dv
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(dv, "cpu_has_native_bf16", lambda: False)
+    assert dv.resolve_precision("auto", cpu) == "fp32"
+    monkeypatch.setattr(dv, "cpu_has_native_bf16", lambda: True)
+    assert dv.resolve_precision("auto", cpu) == "bf16"
+    assert dv.resolve_precision("auto", torch.device("cuda")) == "fp16"
+    with pytest.raises(ValueError, match="CUDA"):
+        dv.resolve_precision("fp16", cpu)
+    with pytest.raises(ValueError, match="unknown precision"):
+        dv.resolve_precision("int4", cpu)
+
+
+def test_bf16_inference_stays_close_to_fp32(rng):
+    torch.manual_seed(0)
+    net = build_arch("unet", channels=[8, 16])
+    img = rng.random((64, 64, 3)).astype(np.float32)
+    a = denoise(img, net, sigma=25, precision="fp32").image
+    b = denoise(img, net, sigma=25, precision="bf16").image
+    assert np.abs(a - b).max() < 0.05 and not np.array_equal(a, b)
+
+
+def test_cuda_planning_from_free_memory(monkeypatch):
+    """The CUDA-only decisions (tiles per batch, image kept on the GPU), checked without a GPU."""
+    from denoiser import inference as inf
+
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda _dev=None: (8 * 1024**3, 16 * 1024**3))
+    per_tile = 1024 * 1024 * inf.BYTES_PER_TILE_PIXEL
+    assert inf._tiles_per_batch(cuda, 1024, 3) == min(8, int(8 * 1024**3 * 0.25 // per_tile))
+    assert inf._tiles_per_batch(torch.device("cpu"), 1024, 3) == 1
+    assert inf._keep_on_device(cuda, 1024**3) and not inf._keep_on_device(cuda, 4 * 1024**3)
+    assert not inf._keep_on_device(torch.device("cpu"), 1)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda _dev=None: (300 * 1024**2, 16 * 1024**3))
+    assert inf._tiles_per_batch(cuda, 1024, 3) == 1
+    assert inf.choose_tile_size(cuda) < 768
