@@ -6,12 +6,11 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QColor
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QDialog,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -21,7 +20,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QTableWidget,
@@ -36,26 +34,16 @@ from denoiser.checkpoint import ModelInfo
 from denoiser.imageio import SUPPORTED_EXTENSIONS
 from denoiser.progress import Progress
 from gui import settings
+from gui.dialogs.job_dialog import JobDialog, format_eta
 from gui.messages import show_warning
 from gui.widgets.denoise_panel import model_tooltip
-from gui.workers import Job, JobPool
 
 FORMATS = {"same": "Same as input", "png": "PNG", "tiff": "TIFF", "jpeg": "JPEG", "webp": "WebP"}
 STATUS_COLOURS = {"done": QColor(46, 160, 67), "skipped": QColor(150, 150, 150), "failed": QColor(215, 58, 73)}
 COL_FILE, COL_STATUS, COL_DETAIL = range(3)
 
 
-def format_eta(seconds: float) -> str:
-    """'1 h 02 min', '3 min 05 s' or '12 s'."""
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600} h {s % 3600 // 60:02d} min"
-    if s >= 60:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s} s"
-
-
-class BatchDialog(QDialog):
+class BatchDialog(JobDialog):
     """Pick inputs and options, then watch the queue; failures are listed and the rest go on."""
 
     batch_finished = Signal(str)  # "done" | "cancelled" | "failed"
@@ -65,8 +53,6 @@ class BatchDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Batch denoise")
         self.resize(820, 640)
-        self.pool = JobPool(self)
-        self.job: Job | None = None
         self.device = device
         self.summary: BatchSummary | None = None
         self._started_at = 0.0
@@ -160,26 +146,9 @@ class BatchDialog(QDialog):
         header.setSectionResizeMode(COL_FILE, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COL_STATUS, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COL_DETAIL, QHeaderView.ResizeMode.Stretch)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.eta_label = QLabel("")
         self.summary_label = QLabel("")
         self.summary_label.setWordWrap(True)
-        self.start_button = QPushButton("Start")
-        self.start_button.setDefault(True)
-        self.start_button.clicked.connect(self.start)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.setToolTip("Stop after the current tile; finished files are kept")
-        self.cancel_button.clicked.connect(self.cancel)
-        close = QPushButton("Close")
-        close.clicked.connect(self.close)
-        row = QHBoxLayout()
-        row.addWidget(self.progress, 1)
-        row.addWidget(self.eta_label)
-        row.addWidget(self.start_button)
-        row.addWidget(self.cancel_button)
-        row.addWidget(close)
+        row = self._run_controls("Stop after the current tile; finished files are kept")
         box = QVBoxLayout(self.queue_group)
         box.addWidget(self.table, 1)
         box.addLayout(row)
@@ -236,10 +205,8 @@ class BatchDialog(QDialog):
             overwrite=self.overwrite.isChecked(),
         )
 
-    @property
-    def running(self) -> bool:
-        """Whether a batch is in progress."""
-        return self.job is not None
+    def form_groups(self) -> list[QWidget]:
+        return [self.inputs_group, self.options_group]
 
     def start(self) -> None:
         """Plan the queue, fill the table and run the batch in a worker thread."""
@@ -266,27 +233,7 @@ class BatchDialog(QDialog):
         self.summary_label.setText("")
         self.progress.setValue(0)
         self._started_at = time.perf_counter()
-        job = Job(lambda: run_batch(inputs, opts), "Batch")
-        job.progressed.connect(self._on_progress)
-        job.succeeded.connect(self._on_done)
-        job.failed.connect(self._on_failed)
-        job.cancelled.connect(self._on_cancelled)
-        self.job = job
-        self._set_running(True)
-        self.pool.start(job)
-
-    def cancel(self) -> None:
-        """Stop at the next tile; finished outputs stay, the rest are marked cancelled."""
-        if self.job is not None:
-            self.job.cancel()
-            self.cancel_button.setEnabled(False)
-            self.eta_label.setText("cancelling…")
-
-    def _set_running(self, running: bool) -> None:
-        self.start_button.setEnabled(not running)
-        self.cancel_button.setEnabled(running)
-        for group in (self.inputs_group, self.options_group):
-            group.setEnabled(not running)
+        self._launch(lambda: run_batch(inputs, opts), "Batch")
 
     def _set_row(self, row: int, name: str | None, status: str, detail: str) -> None:
         if name is not None:
@@ -323,9 +270,7 @@ class BatchDialog(QDialog):
             self.eta_label.setText(f"ETA {format_eta(elapsed * (1 - event.fraction) / event.fraction)}")
 
     def _finish(self, outcome: str, text: str) -> None:
-        self.job = None
-        self._set_running(False)
-        self.eta_label.setText("")
+        self._end_job()
         self.summary_label.setText(text)
         self.batch_finished.emit(outcome)
 
@@ -344,15 +289,3 @@ class BatchDialog(QDialog):
             if self.row_status(row) in ("queued", "running"):
                 self._set_row(row, None, "cancelled", self.row_detail(row))
         self._finish("cancelled", "Cancelled; finished files were kept.")
-
-    def closeEvent(self, event: QCloseEvent) -> None:
-        if self.running:
-            self.cancel()
-            self.pool.shutdown()
-        super().closeEvent(event)
-
-    def reject(self) -> None:
-        if self.running:
-            self.cancel()
-            self.pool.shutdown()
-        super().reject()

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QColor, QPainter, QPainterPath, QPaintEvent, QPen, QPixmap
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QDialog,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -21,7 +20,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
-    QProgressBar,
     QPushButton,
     QSizePolicy,
     QSpinBox,
@@ -43,11 +41,10 @@ from denoiser.finetune import (
 )
 from denoiser.progress import Progress
 from gui import settings
-from gui.dialogs.batch_dialog import format_eta
+from gui.dialogs.job_dialog import JobDialog, format_eta
 from gui.image_convert import to_qimage
 from gui.messages import show_warning
 from gui.widgets.denoise_panel import model_tooltip
-from gui.workers import Job, JobPool
 
 MODES = {"clean": "Clean photos (supervised, with synthetic noise)",
          "noisy": "Only noisy photos (self-supervised)"}
@@ -187,7 +184,7 @@ class Thumbnails(QWidget):
         return {k for k, label in self.labels.items() if label.pixmap() is not None and not label.pixmap().isNull()}
 
 
-class FinetuneDialog(QDialog):
+class FinetuneDialog(JobDialog):
     """Choose photos, mode and time budget; watch the loss and validation; then use the new model."""
 
     run_finished = Signal(str)  # "done" | "cancelled" | "failed"
@@ -199,8 +196,6 @@ class FinetuneDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Fine-tune a model on your photos")
         self.resize(780, 860)
-        self.pool = JobPool(self)
-        self.job: Job | None = None
         self.device = device
         self.result: FinetuneResult | None = None
         self.saved_name: str | None = None
@@ -308,33 +303,15 @@ class FinetuneDialog(QDialog):
         self.progress_group = QGroupBox("Progress")
         self.curve = LossCurve()
         self.thumbnails = Thumbnails()
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.eta_label = QLabel("")
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
         self.result_label = QLabel("")
         self.result_label.setWordWrap(True)
-        self.start_button = QPushButton("Start")
-        self.start_button.setDefault(True)
-        self.start_button.clicked.connect(self.start)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.setToolTip("Stop now; the best model so far is kept")
-        self.cancel_button.clicked.connect(self.cancel)
         self.use_button = QPushButton("Use this model")
         self.use_button.setEnabled(False)
         self.use_button.setToolTip("Select the new model in the main window")
         self.use_button.clicked.connect(self._use_clicked)
-        close = QPushButton("Close")
-        close.clicked.connect(self.close)
-        row = QHBoxLayout()
-        row.addWidget(self.progress, 1)
-        row.addWidget(self.eta_label)
-        row.addWidget(self.start_button)
-        row.addWidget(self.cancel_button)
-        row.addWidget(self.use_button)
-        row.addWidget(close)
+        row = self._run_controls("Stop now; the best model so far is kept", [self.use_button])
         box = QVBoxLayout(self.progress_group)
         box.addWidget(self.curve, 1)
         box.addWidget(self.thumbnails)
@@ -412,10 +389,8 @@ class FinetuneDialog(QDialog):
                                   f"{mem['validation']:.0f})")
 
     # --- running ------------------------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        """Whether fine-tuning is in progress."""
-        return self.job is not None
+    def form_groups(self) -> list[QWidget]:
+        return [self.photos_group, self.options_group]
 
     def start(self) -> None:
         """Check the form and run `finetune` in a worker thread."""
@@ -444,27 +419,7 @@ class FinetuneDialog(QDialog):
         self.status_label.setText("Starting…")
         self.use_button.setEnabled(False)
         self._out = out
-        job = Job(lambda: finetune(cfg), "Fine-tune")
-        job.progressed.connect(self._on_progress)
-        job.succeeded.connect(self._on_done)
-        job.failed.connect(self._on_failed)
-        job.cancelled.connect(self._on_cancelled)
-        self.job = job
-        self._set_running(True)
-        self.pool.start(job)
-
-    def cancel(self) -> None:
-        """Stop at the next step; the best checkpoint so far is kept."""
-        if self.job is not None:
-            self.job.cancel()
-            self.cancel_button.setEnabled(False)
-            self.eta_label.setText("cancelling…")
-
-    def _set_running(self, running: bool) -> None:
-        self.start_button.setEnabled(not running)
-        self.cancel_button.setEnabled(running)
-        for group in (self.photos_group, self.options_group):
-            group.setEnabled(not running)
+        self._launch(lambda: finetune(cfg), "Fine-tune")
 
     def _on_progress(self, event: Progress) -> None:
         d = event.data
@@ -479,9 +434,7 @@ class FinetuneDialog(QDialog):
             self.thumbnails.set_images(d["thumbnails"])
 
     def _finish(self, outcome: str, text: str) -> None:
-        self.job = None
-        self._set_running(False)
-        self.eta_label.setText("")
+        self._end_job()
         self.result_label.setText(text)
         if self._out is not None and self._out.exists():
             self.saved_name = self._out.stem
@@ -508,15 +461,3 @@ class FinetuneDialog(QDialog):
     def _use_clicked(self) -> None:
         if self.saved_name is not None:
             self.use_model.emit(self.saved_name)
-
-    def closeEvent(self, event: QCloseEvent) -> None:
-        if self.running:
-            self.cancel()
-            self.pool.shutdown()
-        super().closeEvent(event)
-
-    def reject(self) -> None:
-        if self.running:
-            self.cancel()
-            self.pool.shutdown()
-        super().reject()
