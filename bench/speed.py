@@ -25,6 +25,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -125,6 +126,17 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         return backend_case(case)
     if kind == "bf16_psnr":
         return bf16_psnr(case)
+    if kind == "write_png":
+        from PIL import Image
+
+        Image.fromarray(make_image(case["mp"])).save(case["path"], compress_level=1)
+        return {}
+    if kind == "cli":
+        from denoiser.cli import main as cli_main
+
+        t = time.perf_counter()
+        code = cli_main(["denoise", case["path"], "-o", case["out"], "--model", case["model"], "-q"])
+        return {"times": [time.perf_counter() - t], "exit": code}
     image = make_image(case["mp"])
     mp = image.shape[0] * image.shape[1] / 1e6
     if kind == "nlm":
@@ -330,6 +342,10 @@ def markdown(report: dict[str, Any]) -> str:
             lines += ["", f"**Memory**: a {m['mp']:.1f}-megapixel 8-bit colour photo denoised with `{m['case']['model']}` "
                       f"in {m['median_s']:.1f} s at a peak of **{m['rss_mb'] / 1024:.2f} GB** resident "
                       f"({m['tiles']} tiles; the uint8 input, the float32 output and one tile's activations)."]
+        c = report.get("memory_cli")
+        if c and "error" not in c:
+            lines[-1] += (f" The whole command, `denoiser denoise photo50.png` (PNG decode, denoise, PNG encode), "
+                          f"peaked at **{c['rss_mb'] / 1024:.2f} GB** in {c['median_s']:.0f} s.")
     if report.get("backends"):
         lines += ["", f"Network backends on one {report['backend_tile']}×{report['backend_tile']} tile "
                   "(the CPU tile size), forward pass only:", "",
@@ -459,6 +475,15 @@ def main() -> None:
                                         "warmup_mp": 1, "runs": 1}), peak)
         report["memory"] = res
         log("memory: " + (res.get("error") or f"{res['rss_mb']:.0f} MB in {res['median_s']:.1f} s"))
+        with tempfile.TemporaryDirectory() as tmp:
+            png = str(Path(tmp) / "photo50.png")
+            made = spawn_measured({**base, "kind": "write_png", "mp": 50, "path": png})
+            cli = made if "error" in made else spawn_measured(
+                {**base, "kind": "cli", "model": model, "path": png, "out": str(Path(tmp) / "out")})
+            if "error" not in cli:
+                cli["median_s"] = cli["times"][0]
+            report["memory_cli"] = cli
+            log("memory, CLI: " + (cli.get("error") or f"{cli['rss_mb']:.0f} MB in {cli['median_s']:.1f} s"))
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = "" if args.device == "cpu" else f"_{args.device}"
     (args.out / f"speed{suffix}.json").write_text(json.dumps(report, indent=1))

@@ -153,16 +153,40 @@ class Image:
 # Small public helpers
 
 
+QUANTIZE_ROWS = 256  # rows converted at a time, so a 50-megapixel image needs no full-size float temporaries
+
+
+def _quantize(data: np.ndarray, scale: float, dtype: type) -> np.ndarray:
+    """round(clip(x * scale)) as `dtype`, a band of rows at a time; NaN becomes 0."""
+    arr = np.asarray(data)
+    flat = arr.reshape(1) if arr.ndim == 0 else arr
+    out = np.empty(flat.shape, dtype=dtype)
+    for r in range(0, flat.shape[0], QUANTIZE_ROWS):
+        band = np.nan_to_num(flat[r : r + QUANTIZE_ROWS].astype(np.float32), nan=0.0, copy=False)
+        band *= np.float32(scale)
+        np.clip(band, 0.0, scale, out=band)
+        out[r : r + QUANTIZE_ROWS] = np.rint(band, out=band)
+    return out.reshape(arr.shape)
+
+
 def to_uint8(data: np.ndarray) -> np.ndarray:
     """round(clip(x * 255)) as uint8; NaN becomes 0."""
-    scaled = np.clip(np.nan_to_num(np.asarray(data, dtype=np.float32), nan=0.0) * 255.0, 0.0, 255.0)
-    return np.rint(scaled).astype(np.uint8)
+    return _quantize(data, 255.0, np.uint8)
 
 
 def to_uint16(data: np.ndarray) -> np.ndarray:
     """round(clip(x * 65535)) as uint16; NaN becomes 0."""
-    scaled = np.clip(np.nan_to_num(np.asarray(data, dtype=np.float32), nan=0.0) * 65535.0, 0.0, 65535.0)
-    return np.rint(scaled).astype(np.uint16)
+    return _quantize(data, 65535.0, np.uint16)
+
+
+def native_pixels(image: Image) -> np.ndarray:
+    """The pixels at the file's own integer depth (exact for 8- and 16-bit files: a quarter or half of
+    the float32 memory), or the float data for 32-bit images; the engine's denoiser takes either."""
+    if image.bit_depth == 8:
+        return to_uint8(image.data)
+    if image.bit_depth == 16:
+        return to_uint16(image.data)
+    return image.data
 
 
 def _normalise_format(name: str) -> str:

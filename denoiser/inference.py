@@ -159,6 +159,11 @@ def _source_scale(image: np.ndarray) -> float:
     raise ValueError(f"unsupported image dtype {image.dtype} (use float in [0, 1], uint8 or uint16)")
 
 
+def unit_float(image: np.ndarray) -> np.ndarray:
+    """float32 pixels in [0, 1] from float, uint8 or uint16 pixels."""
+    return image.astype(np.float32) * np.float32(_source_scale(image))
+
+
 def denoise_array(
     image: np.ndarray,
     model: LoadedModel | DenoiserNet,
@@ -290,7 +295,5 @@ def denoise(
     """Denoise to completion (no progress events) and apply the strength blend."""
     res = drain(denoise_array(image, model, sigma=sigma, tile=tile, device=device, precision=precision))
     if strength != 1.0:
-        original = image if image.ndim == 3 else image[..., None]
-        original = original.astype(np.float32) * np.float32(_source_scale(original))
-        res.image = blend_strength(original, res.image, strength)
+        res.image = blend_strength(unit_float(image if image.ndim == 3 else image[..., None]), res.image, strength)
     return res

@@ -736,3 +736,24 @@ def test_image_properties_and_with_data() -> None:
     with pytest.raises(ValueError):
         iio.Image(data=np.zeros((2, 2, 2), np.float32), alpha=None, bit_depth=8, exif=None,
                   icc_profile=None, format="png")
+
+
+def test_quantizing_in_bands_matches_whole_array_rounding(monkeypatch):
+    rng = np.random.default_rng(3)
+    x = (rng.random((70, 9, 3)) * 1.2 - 0.1).astype(np.float32)
+    x[5, 5, 0] = np.nan
+    monkeypatch.setattr(iio, "QUANTIZE_ROWS", 16)  # several bands, the last one short
+    expected = np.rint(np.clip(np.nan_to_num(x) * np.float32(255), 0, 255)).astype(np.uint8)
+    np.testing.assert_array_equal(iio.to_uint8(x), expected)
+    assert iio.to_uint16(np.float32(1.5)) == 65535 and iio.to_uint8(np.float32(0.5)).shape == ()
+
+
+@pytest.mark.parametrize("depth,dtype", [(8, np.uint8), (16, np.uint16), (32, np.float32)])
+def test_native_pixels_are_exact_at_the_files_depth(tmp_path, depth, dtype):
+    rng = np.random.default_rng(depth)
+    top = {8: 255, 16: 65535, 32: 1}[depth]
+    img = iio.Image(data=(rng.integers(0, top + 1, (6, 5, 3)) / top).astype(np.float32), alpha=None, bit_depth=depth,
+                    exif=None, icc_profile=None, format="png")
+    native = iio.native_pixels(img)
+    assert native.dtype == dtype
+    np.testing.assert_allclose(native.astype(np.float64) / top, img.data, atol=1e-7)
