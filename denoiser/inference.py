@@ -132,7 +132,7 @@ def _autocast(device: torch.device, precision: str):  # noqa: ANN202 (a context 
     return torch.autocast(device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16)
 
 
-def _tiles_per_batch(device: torch.device, tile: int, channels: int) -> int:
+def _tiles_per_batch(device: torch.device, tile: int) -> int:
     """Tiles run together: one on the CPU (cache-sized tiles), as many as a quarter of free memory holds on CUDA."""
     if device.type != "cuda":
         return 1
@@ -227,15 +227,15 @@ def denoise_array(
         for x0, kw, wx in xs:
             shape = (math.ceil((kh + 2 * margin) / mult) * mult, math.ceil((kw + 2 * margin) / mult) * mult)
             groups.setdefault(shape, []).append((y0, kh, wy, x0, kw, wx))
-    per_batch = tiles_per_batch or _tiles_per_batch(dev, tile, c)
-    batches = [g[i : i + per_batch] for g in groups.values() for i in range(0, len(g), per_batch)]
+    per_batch = tiles_per_batch or _tiles_per_batch(dev, tile)
+    batches = [(shape, g[i : i + per_batch]) for shape, g in groups.items() for i in range(0, len(g), per_batch)]
     total = len(ys) * len(xs) * len(passes)
     s = torch.full((1,), sigma / 255.0, device=dev)
     done = 0
     with torch.inference_mode():
         for chans, replicate in passes:
-            for batch in batches:
-                x = torch.stack([_cut(src, y0, x0, kh, kw, margin, mult, chans) for y0, kh, _wy, x0, kw, _wx in batch])
+            for shape, batch in batches:
+                x = torch.stack([_cut(src, y0 - margin, x0 - margin, shape, chans) for y0, _kh, _wy, x0, _kw, _wx in batch])
                 x = x.to(dev, non_blocking=True).permute(0, 3, 1, 2).float()
                 if scale != 1.0:
                     x = x * scale
@@ -257,13 +257,11 @@ def denoise_array(
     return DenoiseResult(result, float(sigma), estimated, time.perf_counter() - start, total, str(dev))
 
 
-def _cut(src: torch.Tensor, y0: int, x0: int, kh: int, kw: int, margin: int, mult: int, chans: slice) -> torch.Tensor:
-    """One tile with its context margin, padded to the net's size multiple by mirroring the whole image."""
+def _cut(src: torch.Tensor, top: int, left: int, shape: tuple[int, int], chans: slice) -> torch.Tensor:
+    """The (h, w) = `shape` window at (top, left), margins included; outside the image it mirrors the whole image."""
     h, w = src.shape[:2]
-    ph = math.ceil((kh + 2 * margin) / mult) * mult
-    pw = math.ceil((kw + 2 * margin) / mult) * mult
-    rows = torch.from_numpy(_mirror(np.arange(y0 - margin, y0 - margin + ph), h)).to(src.device)
-    cols = torch.from_numpy(_mirror(np.arange(x0 - margin, x0 - margin + pw), w)).to(src.device)
+    rows = torch.from_numpy(_mirror(np.arange(top, top + shape[0]), h)).to(src.device)
+    cols = torch.from_numpy(_mirror(np.arange(left, left + shape[1]), w)).to(src.device)
     return src[:, :, chans].index_select(0, rows).index_select(1, cols)
 
 

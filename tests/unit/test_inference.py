@@ -126,10 +126,10 @@ def test_cuda_planning_from_free_memory(monkeypatch):
     cuda = torch.device("cuda")
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda _dev=None: (8 * 1024**3, 16 * 1024**3))
     per_tile = 1024 * 1024 * inf.BYTES_PER_TILE_PIXEL
-    assert inf._tiles_per_batch(cuda, 1024, 3) == min(8, int(8 * 1024**3 * 0.25 // per_tile))
-    assert inf._tiles_per_batch(torch.device("cpu"), 1024, 3) == 1
+    assert inf._tiles_per_batch(cuda, 1024) == min(8, int(8 * 1024**3 * 0.25 // per_tile))
+    assert inf._tiles_per_batch(torch.device("cpu"), 1024) == 1
     assert inf._keep_on_device(cuda, 1024**3) and not inf._keep_on_device(cuda, 4 * 1024**3)
     assert not inf._keep_on_device(torch.device("cpu"), 1)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda _dev=None: (300 * 1024**2, 16 * 1024**3))
-    assert inf._tiles_per_batch(cuda, 1024, 3) == 1
+    assert inf._tiles_per_batch(cuda, 1024) == 1
     assert inf.choose_tile_size(cuda) < 768
