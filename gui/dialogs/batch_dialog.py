@@ -34,7 +34,7 @@ from denoiser.checkpoint import ModelInfo
 from denoiser.imageio import SUPPORTED_EXTENSIONS
 from denoiser.progress import Progress
 from gui import settings
-from gui.dialogs.job_dialog import JobDialog, format_eta
+from gui.dialogs.job_dialog import JobDialog, add_unique, format_eta, list_items
 from gui.messages import show_warning
 from gui.widgets.denoise_panel import model_tooltip
 
@@ -157,15 +157,11 @@ class BatchDialog(JobDialog):
     # --- inputs -------------------------------------------------------------------------------------
     def add_inputs(self, paths: list[str | Path]) -> None:
         """Append files or folders to the input list (duplicates ignored)."""
-        have = set(self.inputs())
-        for p in paths:
-            if str(p) not in have:
-                self.input_list.addItem(str(p))
-                have.add(str(p))
+        add_unique(self.input_list, paths)
 
     def inputs(self) -> list[str]:
         """The input files and folders."""
-        return [self.input_list.item(i).text() for i in range(self.input_list.count())]
+        return list_items(self.input_list)
 
     def _pick_files(self) -> None:
         patterns = " ".join(f"*{e}" for e in sorted(SUPPORTED_EXTENSIONS))

@@ -41,7 +41,7 @@ from denoiser.finetune import (
 )
 from denoiser.progress import Progress
 from gui import settings
-from gui.dialogs.job_dialog import JobDialog, format_eta
+from gui.dialogs.job_dialog import JobDialog, add_unique, format_eta, list_items
 from gui.image_convert import to_qimage
 from gui.messages import show_warning
 from gui.widgets.denoise_panel import model_tooltip
@@ -322,16 +322,12 @@ class FinetuneDialog(JobDialog):
     # --- form ---------------------------------------------------------------------------------------
     def add_folders(self, folders: list[str | Path]) -> None:
         """Append folders of photos (duplicates ignored)."""
-        have = set(self.folders())
-        for f in folders:
-            if str(f) not in have:
-                self.folder_list.addItem(str(f))
-                have.add(str(f))
+        add_unique(self.folder_list, folders)
         self.update_estimate()
 
     def folders(self) -> list[str]:
         """The chosen folders."""
-        return [self.folder_list.item(i).text() for i in range(self.folder_list.count())]
+        return list_items(self.folder_list)
 
     def _pick_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a folder of photos", settings.read("finetune/folder", "", str))
