@@ -25,6 +25,7 @@ from denoiser.lab.inspect import (
     sparsity_target,
 )
 from denoiser.lab.report import format_value, markdown_table, render_report
+from denoiser.lab.robustness import explain_centred_distortion
 from denoiser.progress import drain
 
 MICRO = Scale("micro", steps=3, batch=4, patch=16, pool=24, train_images=None, test_images=4, test_size=32,
@@ -136,6 +137,16 @@ def test_format_and_markdown_table() -> None:
 def test_check_keeps_the_reason_only_on_disagreement() -> None:
     assert check(True, "fine", "reason").why == ""
     assert check(False, "bad", "reason").why == "reason"
+
+
+def test_robustness_explains_a_rising_centred_distortion_from_the_measurements() -> None:
+    lams = [math.inf, 100.0, 10.0, 1.0, 0.1]  # the lab report's measured sweep
+    d_enc = dict(zip(lams, [0.0267, 0.00698, 0.00187, 0.000168, 7.83e-05], strict=True))
+    d_centred = dict(zip(lams, [0.176, 0.0941, 0.0315, 0.0484, 0.0626], strict=True))
+    why = explain_centred_distortion(lams, d_enc, d_centred)
+    assert "past λ=10" in why and "collapses" in why and "7.8e-05" in why
+    flat = dict.fromkeys(lams, 0.02)
+    assert "does not fall" in explain_centred_distortion(lams, flat, flat)
 
 
 class _Identity(DenoiserNet):
