@@ -312,7 +312,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         data=args.folders, base=args.base, out=args.output, mode=args.mode, steps=args.steps, minutes=args.minutes,
         val_fraction=args.val_fraction, freeze_encoder=args.freeze_encoder, device=args.device, resume=args.resume,
         noise=args.noise, sigma_range=args.sigma_range, lr=args.lr, patch=args.patch, batch=args.batch,
-        seed=args.seed, pd=args.pd, anchor=args.anchor, overwrite=args.overwrite, threads=args.threads,
+        seed=args.seed, pd=args.pd, anchor=args.anchor, distill=args.distill, overwrite=args.overwrite, threads=args.threads,
         description=args.description,
     )
     mem = estimate_memory_mb(cfg)
@@ -460,8 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("finetune", help="fine-tune a model on your own photos (clean or noisy only)",
                        description="Fine-tune a model on your photos. clean: supervised on pairs made with a noise "
-                                   "model; noisy: self-supervised (Neighbor2Neighbor with pixel-shuffle down-sampling "
-                                   "and an anchor to the base model). Saves into the user models folder.")
+                                   "model; noisy: self-supervised (Neighbor2Neighbor with pixel-shuffle down-sampling, "
+                                   "the full-resolution output distilled from it, and an anchor to the base model). "
+                                   "Saves into the user models folder.")
     f.add_argument("folders", nargs="+", metavar="FOLDER", help="folders (or files) of your photos")
     f.add_argument("--base", default="default", metavar="NAME|PATH", help="model to start from (default: photo)")
     f.add_argument("-o", "--output", required=True, metavar="NAME|PATH",
@@ -476,12 +477,14 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--resume", default=None, metavar="STATE", help="the *.state.pt of an earlier, stopped run")
     f.add_argument("--noise", default=None, choices=list(NOISE_MODELS), help="clean mode: noise model (default: the base's)")
     f.add_argument("--sigma-range", type=_pair, default=None, metavar="LO,HI", help="clean mode: gaussian σ range (default: the base's)")
-    f.add_argument("--lr", type=_positive(float), default=None, help="learning rate (default 5e-5; warm-up over the first 10 %% of steps)")
+    f.add_argument("--lr", type=_positive(float), default=None, help="learning rate (default 5e-5 in clean mode, 1e-5 in noisy mode; warm-up over the first 10 %% of steps)")
     f.add_argument("--patch", type=_positive(int), default=None, help="patch edge (default 96 clean, 128 noisy)")
     f.add_argument("--batch", type=_positive(int), default=None, help="patches per step (default 8 clean, 4 noisy)")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--pd", type=int, choices=[1, 2, 3], default=2, help="noisy mode: pixel-shuffle stride, 1 = off (default 2)")
     f.add_argument("--anchor", type=float, default=0.1, help="noisy mode: weight of the anchor to the base model (default 0.1)")
+    f.add_argument("--distill", type=float, default=1.0,
+                   help="noisy mode: weight of the full-resolution self-distillation from the PD sub-images (default 1)")
     f.add_argument("--overwrite", action="store_true", help="replace an existing output model")
     f.add_argument("--threads", type=_positive(int), default=None)
     f.add_argument("--description", default="", help="the new model's description (default: made from the run)")

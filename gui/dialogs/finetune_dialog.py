@@ -443,7 +443,8 @@ class FinetuneDialog(JobDialog):
     def _on_done(self, result: FinetuneResult) -> None:
         self.result = result
         self.progress.setValue(1000)
-        self.result_label.setStyleSheet("" if result.better else "color: #d73a49;")
+        # red: measured worse; amber: not established (noisy mode's no-reference proxy, or nothing to compare)
+        self.result_label.setStyleSheet({True: "", False: "color: #d73a49;"}.get(result.better, "color: #b26a00;"))
         self._finish("done", f"Saved {result.path.stem} ({result.steps} steps). {result.verdict()}.")
 
     def _on_failed(self, exc: BaseException) -> None:

@@ -77,6 +77,8 @@ def test_a_finished_noisy_run_shows_thumbnails_and_use_this_model_selects_it(qtb
     assert dialog.thumbnails.shown() == {"noisy", "before", "after"}
     assert dialog.curve.scores and dialog.curve.before == pytest.approx(result.before)
     assert "N2N score" in dialog.result_label.text() and dialog.progress.value() == 1000
+    assert "compare the before/after thumbnails" in dialog.result_label.text()
+    assert "#b26a00" in dialog.result_label.styleSheet()  # amber: unverified, neither claimed better nor worse
     name = dialog.saved_name
     panel = window.denoise_panel
     assert name in [panel.model_combo.itemData(i) for i in range(panel.model_combo.count())]

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image as PILImage
 
 from denoiser.checkpoint import list_models, load_model, read_info
@@ -97,6 +98,28 @@ def test_loss_is_zero_for_a_perfect_denoiser_on_noise_free_input(models_dir: Pat
     assert parts.regularizer.item() < 1e-12  # identity: f(g1) − g2 equals g1(f) − g2(f) exactly
 
 
+def test_distillation_pulls_the_full_resolution_output_towards_the_pd_output() -> None:
+    class Smooth(torch.nn.Module):
+        """A 3×3 box filter: its output differs between full resolution and the PD sub-images put back together."""
+
+        size_multiple = 1
+
+        def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            return F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+
+    net = Smooth()
+    noisy = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    sigma = torch.full((2,), 0.1)
+    parts = self_supervised_loss(net, noisy, sigma, gen=torch.Generator().manual_seed(1), pd=2, distill=0.5)
+    expected = F.mse_loss(net(noisy, sigma), pd_up(net(pd_down(noisy, 2), sigma.repeat_interleave(4)), 2))
+    assert parts.distill.item() == pytest.approx(expected.item()) and expected.item() > 1e-4
+    assert parts.total.item() == pytest.approx(
+        (parts.reconstruction + 2.0 * parts.regularizer + 0.5 * parts.distill).item())
+    assert parts.anchor.item() == 0  # no base given
+    off = self_supervised_loss(net, noisy, sigma, gen=torch.Generator().manual_seed(1), pd=1, distill=0.5)
+    assert off.distill.item() == 0  # without PD the full-resolution output is the one trained already
+
+
 def test_base_noise_config_follows_the_checkpoint_unless_overridden() -> None:
     noise = {"name": "gaussian", "sigma_range": [5.0, 40.0], "clip_prob": 0.3, "sigma_map": "estimate", "unknown": 1}
     cfg = base_noise_config(noise)
@@ -166,6 +189,11 @@ def test_noisy_finetune_scores_without_reference_and_sends_thumbnails(models_dir
     assert info.metrics["val_n2n_score"] == pytest.approx(result.after) and info.noise == read_info(
         models_dir / "photo.pt").noise
     assert "night" in {m.name for m in list_models()}
+    # a no-reference proxy never establishes "better": the verdict and the card say it is unverified
+    card = info.training["finetune"]
+    assert result.verified is False and result.better is None and card["better"] is None
+    assert card["verified"] is False and "unverified" in info.description
+    assert "not PSNR" in result.verdict() and "better than the base" not in result.verdict()
 
 
 @pytest.mark.parametrize("mode", ["clean", "noisy"])
