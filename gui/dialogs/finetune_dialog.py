@@ -445,7 +445,8 @@ class FinetuneDialog(JobDialog):
         self.progress.setValue(1000)
         # red: measured worse; amber: not established (noisy mode's no-reference proxy, or nothing to compare)
         self.result_label.setStyleSheet({True: "", False: "color: #d73a49;"}.get(result.better, "color: #b26a00;"))
-        self._finish("done", f"Saved {result.path.stem} ({result.steps} steps). {result.verdict()}.")
+        verdict = result.verdict()
+        self._finish("done", f"Saved {result.path.stem} ({result.steps} steps). {verdict[:1].upper()}{verdict[1:]}.")
 
     def _on_failed(self, exc: BaseException) -> None:
         self._finish("failed", f"Fine-tuning stopped: {exc}")
