@@ -179,7 +179,7 @@ def markdown(res: dict[str, Any]) -> str:
               "| σ | noisy input | base | fine-tuned | gain |", "|---|---|---|---|---|"]
     for sigma, r in c["sigma"].items():
         lines.append(f"| {sigma} | {r['noisy']:.2f} | {r['base']:.2f} | {r['finetuned']:.2f} | {r['gain']:+.2f} |")
-    lines += ["", "**Noisy mode** — fine-tuned self-supervised (Neighbor2Neighbor + PD stride 2 + anchor, "
+    lines += ["", "**Noisy mode** — fine-tuned self-supervised (Neighbor2Neighbor + PD stride 2 + full-resolution distillation + anchor, "
               f"{res['settings'].get('noisy_defaults', 'the defaults')}) on the noisy images only of each set's even "
               "half, tested against the clean references of the odd half (σ estimated). `photo` is trained for camera "
               "noise; `gaussian-color` knows only white Gaussian noise (a base mismatched to the camera). The last "
