@@ -15,7 +15,7 @@ and a resumable state file are kept, and the checkpoint gets its card either way
 At the end the fine-tuned model is compared with the base on the validation images; the card (the
 checkpoint's description and `training["finetune"]`) says whether it is better — in clean mode. In
 noisy mode there is no clean image to compare with, and the no-reference score is only a proxy that
-has risen while the true PSNR fell (docs/bench/finetune.md), so the card says "unverified".
+has risen while the true PSNR fell (measured in `denoiser.selfsupervised`), so the card says "unverified".
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class FinetuneResult:
     """How a run ended: the checkpoint, and the base and fine-tuned scores on the validation images.
 
     In clean mode the scores are PSNR against clean images, so `better` is established. In noisy mode
-    they are a no-reference proxy (`verified` False): measured on SIDD (docs/bench/finetune.md), it
+    they are a no-reference proxy (`verified` False): measured on SIDD (`denoiser.selfsupervised`), it
     rose while the PSNR against the clean references fell, so a noisy-mode run never claims to be
     better, it only says which way the proxy moved.
     """
