@@ -137,7 +137,7 @@ def noisy_case(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             train = [f for i, f in enumerate(files) if i % 2 == 0][: args.limit]
             test = [f for i, f in enumerate(files) if i % 2 == 1][: args.limit]
             cfg = FinetuneConfig([str(f) for f in train], base=base_name,
-                                 out=str(work / f"{folder.name}-{base_name}-noisy.pt"), mode="noisy",
+                                 out=str(work / f"{folder.name}-{Path(base_name).stem}-noisy.pt"), mode="noisy",
                                  overwrite=True, device=args.device, **args.run)
             t = time.time()
             result = run_finetune(cfg, f"noisy {base_name} {folder.name}")
@@ -166,39 +166,58 @@ def no_harm_case(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "passed": all(r["ok"] for r in rows.values())}
 
 
-def markdown(res: dict[str, Any]) -> str:
-    """The tables for the README."""
-    st = res["settings"]
-    budget = "3 steps each (quick smoke run)" if st["mode"] == "quick" else f"≤ {st['minutes']:g} min each"
-    lines = [f"Fine-tuning runs of {budget}, device {st['device']}, {st['threads']} threads; PSNR in dB, "
-             "base model → fine-tuned.", ""]
+def _clean_lines(res: dict[str, Any]) -> list[str]:
     c = res["clean"]
-    lines += [f"**Clean mode** — `{res['models']['color']}` fine-tuned on Kodak24's even half ({c['train_images']} "
-              f"images, {c['run']['steps']} steps kept), tested on the odd half ({c['test_images']} images), σ given, "
-              "unclipped (BENCHMARK.md protocol):", "",
-              "| σ | noisy input | base | fine-tuned | gain |", "|---|---|---|---|---|"]
+    lines = [f"**Clean mode** — `{res['models']['color']}` fine-tuned on Kodak24's even half ({c['train_images']} "
+             f"images, {c['run']['steps']} steps kept), tested on the odd half ({c['test_images']} images), σ given, "
+             "unclipped (BENCHMARK.md protocol):", "",
+             "| σ | noisy input | base | fine-tuned | gain |", "|---|---|---|---|---|"]
     for sigma, r in c["sigma"].items():
         lines.append(f"| {sigma} | {r['noisy']:.2f} | {r['base']:.2f} | {r['finetuned']:.2f} | {r['gain']:+.2f} |")
-    lines += ["", "**Noisy mode** — fine-tuned self-supervised (Neighbor2Neighbor + PD stride 2 + full-resolution distillation + anchor, "
-              f"{res['settings'].get('noisy_defaults', 'the defaults')}) on the noisy images only of each set's even "
-              "half, tested against the clean references of the odd half (σ estimated). `photo` is trained for camera "
-              "noise; `gaussian-color` knows only white Gaussian noise (a base mismatched to the camera). The last "
-              "column is the run's own no-reference score (N2N), which it reports as unverified:", "",
-              "| base model | set | train / test images | noisy input | base | fine-tuned | gain | N2N score change |",
-              "|---|---|---|---|---|---|---|---|"]
+    return lines
+
+
+def _noisy_lines(res: dict[str, Any]) -> list[str]:
+    lines = ["**Noisy mode** — fine-tuned self-supervised (Neighbor2Neighbor + PD stride 2 + full-resolution "
+             f"distillation + anchor, {res['settings'].get('noisy_defaults', 'the defaults')}) on the noisy images "
+             "only of each set's even half, tested against the clean references of the odd half (σ estimated). "
+             "`photo` is trained for camera noise; `gaussian-color` knows only white Gaussian noise (a base mismatched "
+             "to the camera). The last column is the run's own no-reference score (N2N), which it reports as "
+             "unverified:", "",
+             "| base model | set | train / test images | noisy input | base | fine-tuned | gain | N2N score change |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in res["noisy"].values():
         run = r["run"]
         proxy = (f"{run['validation_after'] - run['validation_before']:+.2f}"
                  if run["validation_before"] is not None and run["validation_after"] is not None else "—")
         lines.append(f"| `{r['base_model']}` | {r['set']} | {r['train_images']} / {r['test_images']} | {r['noisy']:.2f} | "
                      f"{r['base']:.2f} | {r['finetuned']:.2f} | {r['gain']:+.2f} | {proxy} |")
+    return lines
+
+
+def _no_harm_lines(res: dict[str, Any]) -> list[str]:
     h = res["no_harm"]
-    lines += ["", f"**No-harm check** — `{res['models']['color']}` fine-tuned on {h['train_images']} images of its own "
-              f"training set (nothing new to learn), tested on CBSD68 ({h['test_images']} images): "
-              f"{'passed' if h['passed'] else 'FAILED'} (tolerance −{NO_HARM_TOLERANCE_DB} dB).", "",
-              "| σ | base | fine-tuned | change |", "|---|---|---|---|"]
+    lines = [f"**No-harm check** — `{res['models']['color']}` fine-tuned on {h['train_images']} images of its own "
+             f"training set (nothing new to learn), tested on CBSD68 ({h['test_images']} images): "
+             f"{'passed' if h['passed'] else 'FAILED'} (tolerance −{NO_HARM_TOLERANCE_DB} dB).", "",
+             "| σ | base | fine-tuned | change |", "|---|---|---|---|"]
     for sigma, r in h["sigma"].items():
         lines.append(f"| {sigma} | {r['base']:.2f} | {r['finetuned']:.2f} | {r['change']:+.2f} |")
+    return lines
+
+
+CASE_TABLES = (("clean", _clean_lines), ("noisy", _noisy_lines), ("no_harm", _no_harm_lines))
+
+
+def markdown(res: dict[str, Any]) -> str:
+    """The tables for the README: one per case the results hold."""
+    st = res["settings"]
+    budget = "3 steps each (quick smoke run)" if st["mode"] == "quick" else f"≤ {st['minutes']:g} min each"
+    lines = [f"Fine-tuning runs of {budget}, device {st['device']}, {st['threads']} threads; PSNR in dB, "
+             "base model → fine-tuned."]
+    for case, table in CASE_TABLES:
+        if case in res:
+            lines += ["", *table(res)]
     if res.get("kept_from_previous_run"):
         lines += ["", f"(This run measured only some cases; {', '.join(res['kept_from_previous_run'])} kept from the "
                   "previous full run.)"]
