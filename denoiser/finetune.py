@@ -49,7 +49,7 @@ from denoiser.estimate import estimate_sigma
 from denoiser.imageio import read_header
 from denoiser.losses import LossConfig
 from denoiser.progress import Progress, ProgressGen
-from denoiser.selfsupervised import n2n_score, self_supervised_loss
+from denoiser.selfsupervised import full_resolution_pass, n2n_score, self_supervised_loss
 from denoiser.train import NoiseConfig, TrainConfig, lr_at, state_path, train, validate, validation_pairs
 
 MODES = ("clean", "noisy")
@@ -232,7 +232,7 @@ def estimate_memory_mb(cfg: FinetuneConfig) -> dict[str, float]:
     patch, batch = cfg.setting("patch"), cfg.setting("batch")
     params_mb = net.parameter_count() * 4 / 1e6
     model = params_mb * (4 + (1 if cfg.mode == "noisy" else 0))
-    full_res = cfg.anchor > 0 or (cfg.distill > 0 and cfg.pd > 1)
+    full_res = full_resolution_pass(cfg.anchor, cfg.distill, cfg.pd)
     grad_pixels = batch * patch * patch * ((0.25 + (1.0 if full_res else 0.0)) if cfg.mode == "noisy" else 1.0)
     activations = _activation_bytes_per_pixel(net) * grad_pixels / 1e6
     files = find_images(cfg.data)

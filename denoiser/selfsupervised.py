@@ -95,6 +95,11 @@ def estimate_batch_sigma(x: torch.Tensor) -> torch.Tensor:
     return torch.tensor([estimate_sigma(a) / 255.0 for a in arrays], dtype=torch.float32, device=x.device)
 
 
+def full_resolution_pass(anchor: float, distill: float, pd: int) -> bool:
+    """Whether a step also runs the model, with gradient, on the full-resolution patch (anchor or distillation)."""
+    return anchor > 0 or (distill > 0 and pd > 1)
+
+
 @dataclass
 class SelfSupervisedLoss:
     """The parts of the self-supervised loss (each already a mean over pixels)."""
@@ -149,12 +154,12 @@ def self_supervised_loss(
     total = reconstruction + gamma * regularizer
     anchor_loss = torch.zeros((), device=noisy.device)
     distill_loss = torch.zeros((), device=noisy.device)
-    if fy is not None and use_anchor:
+    if use_anchor:
         with torch.no_grad():
             target = base(noisy, sig_y)
         anchor_loss = F.mse_loss(fy, target)
         total = total + anchor * anchor_loss
-    if fy is not None and use_distill:
+    if use_distill:
         distill_loss = F.mse_loss(fy, pd_up(fz, pd))
         total = total + distill * distill_loss
     return SelfSupervisedLoss(total, reconstruction, regularizer, anchor_loss, distill_loss)

@@ -101,7 +101,7 @@ def run(ctx: LabContext) -> ProgressGen[ExperimentResult]:
 
     none, strongest = lams[0], lams[-1]
     ordered = [d_centred[lam] for lam in lams]
-    falls = all(b <= a * 1.1 for a, b in zip(ordered, ordered[1:], strict=False))
+    falls = falls_steadily(ordered)
     res.checks.append(check(falls and d_centred[strongest] <= ROBUST_FACTOR * d_centred[none],
                             f"the centred code distortion falls as 1/λ grows, from {d_centred[none]:.4f} without the "
                             f"term to {d_centred[strongest]:.4f} at λ={strongest:g} "
@@ -134,11 +134,16 @@ def _spearman(a: list[float], b: list[float]) -> float:
     return float(np.corrcoef(ra, rb)[0, 1]) if len(a) > 1 else 0.0
 
 
+def falls_steadily(values: list[float]) -> bool:
+    """True when no step rises by more than 10 % over the one before."""
+    return all(b <= a * 1.1 for a, b in zip(values, values[1:], strict=False))
+
+
 def explain_centred_distortion(lams: list[float], d_enc: dict[float, float], d_centred: dict[float, float]) -> str:
     """Why the centred distortion did not fall at every step, read from the two distortions measured."""
     raw = [d_enc[lam] for lam in lams]
     centred = [d_centred[lam] for lam in lams]
-    raw_falls = all(b <= a * 1.1 for a, b in zip(raw, raw[1:], strict=False))
+    raw_falls = falls_steadily(raw)
     turn = next((i for i in range(1, len(lams)) if centred[i] > centred[i - 1] * 1.1), None)
     if raw_falls and turn is not None:
         return (f"past λ={lams[turn - 1]:g} the encoder meets the term by shrinking its code's variation along with "
