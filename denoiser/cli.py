@@ -264,7 +264,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         noise=noise, loss=loss, patch=args.patch, batch=args.batch, steps=args.steps, lr=args.lr,
         device=args.device, seed=args.seed, val_fraction=args.val_fraction, val_every=args.val_every,
         checkpoint_every=args.checkpoint_every, warmup=args.warmup, minutes=args.minutes, base=args.base, resume=args.resume,
-        threads=args.threads, description=args.description,
+        threads=args.threads, workers=args.workers, description=args.description,
     )
     def show(ev: Progress) -> None:
         d = ev.data
@@ -446,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, default=10000)
     t.add_argument("--lr", type=float, default=5e-4)
     t.add_argument("--warmup", type=int, default=200, help="linear learning-rate warm-up steps")
-    t.add_argument("--minutes", type=float, default=None, help="stop after this much wall time")
+    t.add_argument("--minutes", type=float, default=None,
+                   help="stop after this much wall time; the learning rate then anneals over it")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     t.add_argument("--resume", default=None, metavar="CKPT", help="a *.state.pt written by an earlier run")
     t.add_argument("--base", default=None, help="initialise from this checkpoint")
@@ -455,6 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-every", type=int, default=500)
     t.add_argument("--checkpoint-every", type=int, default=250)
     t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--workers", type=int, default=None,
+                   help="processes making batches (default: none on the CPU, up to 8 beside a GPU)")
     t.add_argument("--description", default="")
     t.set_defaults(func=cmd_train)
 

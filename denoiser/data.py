@@ -68,9 +68,13 @@ class ImageCache:
 
     def get(self, path: Path) -> np.ndarray:
         """(H, W, C) float32 image in [0, 1] with the cache's channel count."""
+        return self.as_float(self.get_stored(path))
+
+    def get_stored(self, path: Path) -> np.ndarray:
+        """The image as stored: (H, W, C) uint8, or uint16 for deeper sources; crop before `as_float`."""
         if path in self.items:
             self.items.move_to_end(path)
-            return self._as_float(self.items[path])
+            return self.items[path]
         img = load_image(path)
         data = to_channels(img.data, self.channels)
         stored = (np.clip(data, 0, 1) * 65535 + 0.5).astype(np.uint16) if img.bit_depth > 8 else (
@@ -81,10 +85,11 @@ class ImageCache:
             while self.used > self.budget and self.items:
                 _, old = self.items.popitem(last=False)
                 self.used -= old.nbytes
-        return self._as_float(stored)
+        return stored
 
     @staticmethod
-    def _as_float(a: np.ndarray) -> np.ndarray:
+    def as_float(a: np.ndarray) -> np.ndarray:
+        """A stored image (or a crop of it) as float32 in [0, 1]."""
         return a.astype(np.float32) / (65535.0 if a.dtype == np.uint16 else 255.0)
 
 
@@ -114,30 +119,36 @@ class PatchSampler:
         self.rng = np.random.default_rng(seed)
         self.bad: dict[Path, str] = {}
 
-    def _image(self) -> np.ndarray:
+    def _image(self, rng: np.random.Generator) -> np.ndarray:
         for _attempt in range(20):
-            path = self.files[int(self.rng.integers(len(self.files)))]
+            path = self.files[int(rng.integers(len(self.files)))]
             if path in self.bad:
                 continue
             try:
-                return self.cache.get(path)
+                return self.cache.get_stored(path)
             except DenoiserError as exc:
                 self.bad[path] = str(exc)
         raise DenoiserError(f"could not read training images: {'; '.join(list(self.bad.values())[:3])}")
 
-    def sample(self, batch: int) -> torch.Tensor:
-        """A batch of augmented patches; images smaller than the patch are reflect-padded."""
+    def sample(self, batch: int, rng: np.random.Generator | None = None) -> torch.Tensor:
+        """A batch of augmented patches; images smaller than the patch are reflect-padded.
+
+        `rng` draws the images and positions instead of the sampler's own generator, so a caller can
+        make each batch a function of its step alone (exact resume, the same data with any number
+        of loader processes).
+        """
+        rng = self.rng if rng is None else rng
         out = np.empty((batch, self.cache.channels, self.patch, self.patch), dtype=np.float32)
         for i in range(batch):
-            img = self._image()
+            img = self._image(rng)
             h, w = img.shape[:2]
             if h < self.patch or w < self.patch:
                 img = np.pad(img, ((0, max(0, self.patch - h)), (0, max(0, self.patch - w)), (0, 0)), mode="reflect")
                 h, w = img.shape[:2]
-            y = int(self.rng.integers(h - self.patch + 1))
-            x = int(self.rng.integers(w - self.patch + 1))
-            p = augment(img[y : y + self.patch, x : x + self.patch], int(self.rng.integers(8)))
-            out[i] = np.moveaxis(p, -1, 0)
+            y = int(rng.integers(h - self.patch + 1))
+            x = int(rng.integers(w - self.patch + 1))
+            p = augment(img[y : y + self.patch, x : x + self.patch], int(rng.integers(8)))
+            out[i] = np.moveaxis(self.cache.as_float(p), -1, 0)
         return torch.from_numpy(out)
 
     def state(self) -> dict:

@@ -467,12 +467,12 @@ class _SigmaCache(ImageCache):
         self.sigma: dict[Path, float] = {}
         self.last: Path | None = None
 
-    def get(self, path: Path) -> np.ndarray:
-        img = super().get(path)
+    def get_stored(self, path: Path) -> np.ndarray:
+        stored = super().get_stored(path)
         self.last = path
         if path not in self.sigma:
-            self.sigma[path] = _image_sigma(img)
-        return img
+            self.sigma[path] = _image_sigma(self.as_float(stored))
+        return stored
 
 
 def _image_sigma(img: np.ndarray) -> float:

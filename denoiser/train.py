@@ -4,14 +4,18 @@
 path of the best checkpoint. The CLI drains it with a progress line; the GUI runs it in a worker and
 stops it by closing the generator — the best checkpoint so far and a resumable state file are kept.
 Noise is made on the fly per batch; a share of the noisy inputs is clipped and rounded to 8 bits as a
-saved photo is, so the models do not break on real files.
+saved photo is, so the models do not break on real files. Each step's batch is a function of the seed
+and the step alone (`StepBatches`), so a resumed run sees exactly the data an uninterrupted one would,
+and batches can be made in loader processes (`workers`) while a GPU trains, with the same result.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,11 +79,12 @@ class TrainConfig:
     val_every: int = 500
     checkpoint_every: int = 250
     log_every: int = 10
-    minutes: float | None = None
+    minutes: float | None = None  # wall-time budget; the cosine schedule then anneals over it
     base: str | None = None  # initialise from this checkpoint (fine-tuning)
     freeze_encoder: bool = False
     resume: str | None = None
     threads: int | None = None
+    workers: int | None = None  # batch-making processes; None: none on the CPU, several beside a GPU
     cache_mb: float = 1024  # budget of the decoded-image cache of the patch sampler
     description: str = ""
 
@@ -94,10 +99,11 @@ def make_noisy(clean: torch.Tensor, cfg: NoiseConfig, gen: torch.Generator) -> t
     """Corrupt a clean batch; returns the noisy batch and the per-sample σ/255 the model is given."""
     b = clean.shape[0]
     dev = clean.device
+    gdev = gen.device
     if cfg.name == "gaussian":
         lo, hi = cfg.sigma_range
-        sigma = (lo + (hi - lo) * torch.rand(b, generator=gen)).to(dev) / 255.0
-        noisy = clean + sigma.view(-1, 1, 1, 1) * torch.randn(clean.shape, generator=gen).to(dev)
+        sigma = (lo + (hi - lo) * torch.rand(b, generator=gen, device=gdev)).to(dev) / 255.0
+        noisy = clean + sigma.view(-1, 1, 1, 1) * torch.randn(clean.shape, generator=gen, device=gdev).to(dev)
     elif cfg.name == "camera":
         lo, hi = cfg.level_range
         levels = lo + (hi - lo) * torch.rand(b, generator=gen)
@@ -113,7 +119,7 @@ def make_noisy(clean: torch.Tensor, cfg: NoiseConfig, gen: torch.Generator) -> t
     else:
         noisy = apply_noise(clean, cfg.name, gen, **cfg.params)
         sigma = torch.full((b,), float(cfg.params.get("sigma", 0.0)) / 255.0, device=dev)
-    clip = torch.rand(b, generator=gen).to(dev) < cfg.clip_prob
+    clip = torch.rand(b, generator=gen, device=gdev).to(dev) < cfg.clip_prob
     if clip.any():
         noisy = torch.where(clip.view(-1, 1, 1, 1), quantize_8bit(noisy), noisy)
     if cfg.sigma_map == "estimate":
@@ -154,12 +160,83 @@ def validate(net: DenoiserNet, pairs: list[tuple[torch.Tensor, torch.Tensor, tor
     return float(np.mean(scores))
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay from `lr` to `min_lr` over the run."""
+def lr_at(step: int, cfg: TrainConfig, elapsed: float | None = None) -> float:
+    """Linear warm-up, then cosine decay from `lr` to `min_lr` over the run.
+
+    With a time budget (`minutes`) and the run's `elapsed` seconds, the decay follows whichever is
+    further along, steps or time, so a run stopped by its budget still ends at a low learning rate.
+    """
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    if cfg.minutes and elapsed is not None:
+        t = max(t, elapsed / (cfg.minutes * 60))
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+class StepBatches(torch.utils.data.Dataset):
+    """Item `step` is that step's training batch, drawn from (seed, step) alone.
+
+    An item is (clean, noisy, σ/255), or with `noise_later` (clean, noise seed): Gaussian noise is then
+    made where the model trains (`finish_batch`), so a GPU makes it instead of the loader's CPU cores.
+    """
+
+    def __init__(self, files: list[Path], cfg: TrainConfig, noise_later: bool = False) -> None:
+        self.cfg = cfg
+        self.noise_later = noise_later
+        self.sampler = PatchSampler(files, cfg.patch, cfg.channels, seed=cfg.seed, cache_mb=cfg.cache_mb)
+
+    def __len__(self) -> int:
+        return self.cfg.steps
+
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, ...]:
+        rng = np.random.default_rng([self.cfg.seed, step])
+        clean = self.sampler.sample(self.cfg.batch, rng)
+        seed = int(rng.integers(2**62))
+        if self.noise_later:
+            return clean, torch.tensor(seed)
+        noisy, sigma = make_noisy(clean, self.cfg.noise, torch.Generator().manual_seed(seed))
+        return clean, noisy, sigma
+
+
+def noise_on_device(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether the training device makes the noise: Gaussian noise on a GPU (all of it is tensor work there)."""
+    return device.type == "cuda" and cfg.noise.name == "gaussian" and cfg.noise.sigma_map == "true"
+
+
+def finish_batch(item: tuple[torch.Tensor, ...], cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """(clean, noisy, σ/255) on `device`, channels-last, from a `StepBatches` item of either form."""
+    clean = item[0].to(device, non_blocking=True)
+    if len(item) == 2:
+        gen = torch.Generator(device=device).manual_seed(int(item[1]))
+        noisy, sigma = make_noisy(clean, cfg.noise, gen)
+    else:
+        noisy, sigma = item[1].to(device, non_blocking=True), item[2].to(device, non_blocking=True)
+    cl = torch.channels_last
+    return clean.contiguous(memory_format=cl), noisy.contiguous(memory_format=cl), sigma
+
+
+def loader_workers(requested: int | None, device: torch.device) -> int:
+    """Batch-making processes: as asked, else none on the CPU (they would take the training's cores)
+    and up to 8 beside a GPU, leaving two cores for the training process."""
+    if requested is not None:
+        return max(0, requested)
+    if device.type == "cpu":
+        return 0
+    return max(0, min(8, (os.cpu_count() or 1) - 2))
+
+
+def batch_stream(batches: StepBatches, start: int, workers: int, device: torch.device) -> Iterator[tuple[torch.Tensor, ...]]:
+    """The batches of steps start, start+1, … in order, made here or in `workers` processes."""
+    if workers == 0:
+        for step in range(start, batches.cfg.steps):
+            yield batches[step]
+        return
+    loader = torch.utils.data.DataLoader(
+        batches, batch_size=None, sampler=range(start, batches.cfg.steps), num_workers=workers,
+        pin_memory=device.type == "cuda", prefetch_factor=4,
+    )
+    yield from loader
 
 
 def build_model(cfg: TrainConfig) -> DenoiserNet:
@@ -187,16 +264,14 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
     net = build_model(cfg).to(device)
     if cfg.channels != net.in_channels:
         raise DenoiserError(f"the model takes {net.in_channels} channels but channels={cfg.channels}")
-    if device.type == "cpu":
-        net = net.to(memory_format=torch.channels_last)
+    net = net.to(memory_format=torch.channels_last)
     if cfg.freeze_encoder:
         for m in net.encoder_modules():
             for p in m.parameters():
                 p.requires_grad_(False)
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
-    sampler = PatchSampler(train_files, cfg.patch, cfg.channels, seed=cfg.seed, cache_mb=cfg.cache_mb)
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    batches = StepBatches(train_files, cfg, noise_later=noise_on_device(cfg, device))
     pairs = validation_pairs(val_files, cfg)
     step, best, history, elapsed_before = 0, -float("inf"), [], 0.0
     if cfg.resume:
@@ -205,8 +280,6 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
         opt.load_state_dict(st["optimizer"])
         step, best, history = st["step"], st["best"], st["history"]
         elapsed_before = st.get("elapsed", 0.0)
-        sampler.set_state(st["sampler"])
-        gen.set_state(st["gen"])
         torch.set_rng_state(st["torch_rng"])
         random.setstate(st["py_rng"])
     use_amp = device.type == "cuda"
@@ -233,8 +306,6 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
                 "best": best,
                 "history": history,
                 "elapsed": elapsed_before + time.time() - t0,
-                "sampler": sampler.state(),
-                "gen": gen.get_state(),
                 "torch_rng": torch.get_rng_state(),
                 "py_rng": random.getstate(),
                 "config": _config_dict(cfg),
@@ -252,20 +323,20 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
             description=cfg.description,
         )
 
+    def elapsed() -> float:
+        return elapsed_before + time.time() - t0
+
     if not pairs and step == 0:
         best = float("nan")
     net.train()
+    stream = batch_stream(batches, step, loader_workers(cfg.workers, device), device)
     try:
-        while step < cfg.steps:
-            if cfg.minutes is not None and elapsed_before + time.time() - t0 > cfg.minutes * 60:
+        for item in stream:
+            if cfg.minutes is not None and elapsed() > cfg.minutes * 60:
                 break
             for g in opt.param_groups:
-                g["lr"] = lr_at(step, cfg)
-            clean = sampler.sample(cfg.batch).to(device)
-            noisy, sigma = make_noisy(clean, cfg.noise, gen)
-            if device.type == "cpu":
-                clean = clean.contiguous(memory_format=torch.channels_last)
-                noisy = noisy.contiguous(memory_format=torch.channels_last)
+                g["lr"] = lr_at(step, cfg, elapsed())
+            clean, noisy, sigma = finish_batch(item, cfg, device)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 res = net.encode_decode(noisy, sigma)
                 loss = reconstruction_loss(cfg.loss.reconstruction, res.image, clean)
@@ -305,14 +376,23 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
                     loss=float(np.mean(running[-cfg.log_every:])),
                     images_per_s=ips,
                     eta_s=eta,
-                    lr=lr_at(step, cfg),
+                    lr=lr_at(step, cfg, elapsed()),
                     best_val_psnr=best,
                 )
                 msg = f"step {step}/{cfg.steps} loss {data['loss']:.5f}"
                 if "val_psnr" in data:
                     msg += f" val {data['val_psnr']:.2f} dB"
                 yield Progress(step, cfg.steps, msg, data)
+        if pairs and step > 0 and (not history or history[-1][0] != step):
+            val = validate(net, pairs, device)
+            history.append([step, round(float(np.mean(running[-cfg.val_every:])), 6), round(val, 3)])
+            if not (val <= best):
+                best = val
+                save_best(val)
+            yield Progress(step, cfg.steps, f"stopped at step {step}: val {val:.2f} dB", {
+                "step": step, "val_psnr": val, "best_val_psnr": best})
     finally:
+        stream.close()
         save_state()
         if not pairs or not out.exists():
             save_best(validate(net, pairs, device) if pairs else float("nan"))
@@ -325,4 +405,4 @@ def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
     return d
 
 
-__all__ = ["NoiseConfig", "TrainConfig", "code_distortion", "make_noisy", "state_path", "train", "validate"]
+__all__ = ["NoiseConfig", "StepBatches", "TrainConfig", "batch_stream", "finish_batch", "loader_workers", "noise_on_device", "code_distortion", "make_noisy", "state_path", "train", "validate"]

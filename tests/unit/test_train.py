@@ -9,7 +9,19 @@ from denoiser.checkpoint import read_info
 from denoiser.data import PatchSampler, find_images, split_train_val
 from denoiser.losses import LossConfig
 from denoiser.progress import drain
-from denoiser.train import NoiseConfig, TrainConfig, make_noisy, state_path, train
+from denoiser.train import (
+    NoiseConfig,
+    StepBatches,
+    TrainConfig,
+    batch_stream,
+    finish_batch,
+    loader_workers,
+    lr_at,
+    make_noisy,
+    noise_on_device,
+    state_path,
+    train,
+)
 
 
 @pytest.fixture
@@ -88,3 +100,66 @@ def test_sparsity_and_robustness_terms_train(folder, tmp_path):
                       arch_config={"width": 8, "depth": 1, "code_channels": 8}, patch=32, batch=4, steps=3,
                       val_every=3, loss=LossConfig("l2", robustness_lambda=1.0, sparsity_beta=0.1))
     assert drain(train(cfg)).exists()
+
+
+def test_step_batches_depend_on_seed_and_step_only_and_loader_processes_change_nothing(folder):
+    files = find_images([folder])
+    cfg = TrainConfig(data=[str(folder)], out="unused.pt", patch=32, batch=3, steps=6, seed=5,
+                      noise=NoiseConfig(sigma_range=(5, 50), clip_prob=0.5))
+    a, b = StepBatches(files, cfg), StepBatches(files, cfg)
+    b[1]  # another history of draws before step 4 changes nothing
+    for x, y in zip(a[4], b[4], strict=True):
+        assert torch.equal(x, y)
+    assert not torch.equal(a[4][1], a[5][1])
+    assert not torch.equal(a[4][0], StepBatches(files, TrainConfig(**{**cfg.__dict__, "seed": 6}))[4][0])
+    here = list(batch_stream(a, 2, workers=0, device=torch.device("cpu")))
+    forked = list(batch_stream(b, 2, workers=2, device=torch.device("cpu")))
+    assert len(here) == len(forked) == 4
+    for x, y in zip(here, forked, strict=True):
+        for u, v in zip(x, y, strict=True):
+            assert torch.equal(u, v)
+
+
+def test_loader_workers_default_to_none_on_the_cpu():
+    assert loader_workers(None, torch.device("cpu")) == 0
+    assert loader_workers(3, torch.device("cpu")) == 3
+    assert 0 <= loader_workers(None, torch.device("cuda")) <= 8
+
+
+def test_time_budget_anneals_the_schedule_and_validates_at_the_stop(folder, tmp_path):
+    cfg = TrainConfig(data=[str(folder)], out="x.pt", lr=1e-3, min_lr=1e-5, warmup=0, steps=1000, minutes=1.0)
+    assert lr_at(10, cfg) == pytest.approx(lr_at(10, cfg, elapsed=0.0))
+    assert lr_at(10, cfg, elapsed=30.0) == pytest.approx((1e-3 + 1e-5) / 2)
+    assert lr_at(10, cfg, elapsed=90.0) == pytest.approx(1e-5)
+    assert lr_at(900, cfg, elapsed=1.0) < lr_at(10, cfg, elapsed=1.0)
+    out = tmp_path / "budget.pt"
+    run = TrainConfig(data=[str(folder)], out=str(out), arch_config={"channels": [8, 16]}, patch=32, batch=2,
+                      steps=10**6, minutes=0.03, val_every=10**6, val_fraction=0.2, warmup=1)
+    events = []
+    gen = train(run)
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration:
+            break
+    last = events[-1]
+    assert 0 < last.done < run.steps and "val_psnr" in last.data
+    assert read_info(out).metrics["history"][-1][0] == last.done
+
+
+def test_noise_made_where_the_model_trains_follows_the_items_seed(folder):
+    files = find_images([folder])
+    cfg = TrainConfig(data=[str(folder)], out="unused.pt", patch=32, batch=4, steps=3, seed=2,
+                      noise=NoiseConfig(sigma_range=(20, 20), clip_prob=0.0))
+    cpu = torch.device("cpu")
+    assert not noise_on_device(cfg, cpu) and noise_on_device(cfg, torch.device("cuda"))
+    assert not noise_on_device(TrainConfig(**{**cfg.__dict__, "noise": NoiseConfig(name="camera")}), torch.device("cuda"))
+    later = StepBatches(files, cfg, noise_later=True)[1]
+    now = StepBatches(files, cfg)[1]
+    assert len(later) == 2 and torch.equal(later[0], now[0])
+    clean, noisy, sigma = finish_batch(later, cfg, cpu)
+    assert noisy.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(sigma, torch.full((4,), 20 / 255))
+    assert (noisy - clean).std().item() * 255 == pytest.approx(20, rel=0.05)
+    torch.testing.assert_close(finish_batch(later, cfg, cpu)[1], noisy)
+    torch.testing.assert_close(finish_batch(now, cfg, cpu)[1], now[1])  # the CPU form passes through
