@@ -47,12 +47,14 @@ NLM_H = 15  # OpenCV filter strength for σ 25 (h and hColor)
 # ---------------------------------------------------------------- child side (one case per process)
 
 
-def make_image(megapixels: float, seed: int = 0) -> np.ndarray:
+def make_image(megapixels: float, seed: int = 0, folder: str | Path = KODAK) -> np.ndarray:
     """A noisy 8-bit colour photo of the given size: Kodak24 images tiled in a grid, σ 25 noise, clipped."""
     from PIL import Image
 
     w, h = SIZES[megapixels]
-    cells = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(KODAK.glob("*.png"))]
+    cells = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(Path(folder).glob("*.png"))]
+    if not cells:
+        raise FileNotFoundError(f"no PNG images to tile in {folder}")
     out = np.empty((h, w, 3), dtype=np.uint8)
     rng = np.random.default_rng(seed)
     i = 0
@@ -129,7 +131,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     if kind == "write_png":
         from PIL import Image
 
-        Image.fromarray(make_image(case["mp"])).save(case["path"], compress_level=1)
+        Image.fromarray(make_image(case["mp"], folder=case.get("images", KODAK))).save(case["path"], compress_level=1)
         return {}
     if kind == "cli":
         from denoiser.cli import main as cli_main
@@ -137,7 +139,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         t = time.perf_counter()
         code = cli_main(["denoise", case["path"], "-o", case["out"], "--model", case["model"], "-q"])
         return {"times": [time.perf_counter() - t], "exit": code}
-    image = make_image(case["mp"])
+    image = make_image(case["mp"], folder=case.get("images", KODAK))
     mp = image.shape[0] * image.shape[1] / 1e6
     if kind == "nlm":
         import cv2
@@ -165,7 +167,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         return drain(denoise_array(img, net, **kwargs))
 
     src = prepared(image)
-    warm = prepared(make_image(case["warmup_mp"])) if case.get("warmup_mp", case["mp"]) != case["mp"] else src
+    warm = prepared(make_image(case["warmup_mp"], folder=case.get("images", KODAK))) if case.get("warmup_mp", case["mp"]) != case["mp"] else src
     with torch.inference_mode():
         call(warm)
         times = []
@@ -225,7 +227,8 @@ def backend_case(case: dict[str, Any]) -> dict[str, Any]:
 
 
 def bf16_psnr(case: dict[str, Any]) -> dict[str, Any]:
-    """Mean PSNR of fp32 and bf16-autocast inference on every 6th Kodak24 image (BENCHMARK.md noise, σ given).
+    """Mean PSNR of fp32 and reduced-precision inference (case "low": bf16 by default, fp16 on CUDA) on
+    every 6th Kodak24 image (BENCHMARK.md noise, σ given), on the case's device.
 
     bf16 is emulated (and slow) on a CPU without native support, but its rounding is the same, so the
     quality check holds for the CPUs where the engine would choose it.
@@ -235,15 +238,17 @@ def bf16_psnr(case: dict[str, Any]) -> dict[str, Any]:
     from denoiser.metrics import psnr
 
     net, _macs = _net(case)
-    files = sorted(KODAK.glob("*.png"))
+    files = sorted(Path(case.get("images", KODAK)).glob("*.png"))
+    low = case.get("low", "bf16")
     out: dict[str, Any] = {}
     for sigma in case["sigmas"]:
-        scores: dict[str, list[float]] = {"fp32": [], "bf16": []}
+        scores: dict[str, list[float]] = {"fp32": [], low: []}
         for i in range(0, len(files), case.get("every", 6)):
             clean = load_clean(files[i], gray=False)
             noisy = (noisy_version(clean, sigma, i) / 255).astype(np.float32)
             for precision, got in scores.items():
-                got.append(psnr(clean, to_8bit(denoise(noisy, net, sigma=sigma, precision=precision).image * 255)))
+                res = denoise(noisy, net, sigma=sigma, precision=precision, device=case.get("device", "cpu"))
+                got.append(psnr(clean, to_8bit(res.image * 255)))
         out[str(sigma)] = {k: float(np.mean(v)) for k, v in scores.items()}
     return {"psnr": out}
 
@@ -308,16 +313,33 @@ def fmt(v: Any, spec: str = ".2f") -> str:
     return "–" if v is None else format(v, spec)
 
 
+def _precision_line(b: dict[str, Any], low: str, tiled: str) -> str:
+    """The paragraph of a precision check: fp32 → `low` PSNR per σ, or why the check failed."""
+    if "error" in b:
+        return f"{low} check failed: {b['error']}"
+    cells = ", ".join(f"σ {k}: {v['fp32']:.3f} → {v[low]:.3f} dB ({v[low] - v['fp32']:+.3f})" for k, v in b["psnr"].items())
+    if low == "fp16":
+        return f"**fp16 on the GPU** (the engine's CUDA default; {tiled}, fp32 → fp16): {cells}."
+    return (f"**bf16 autocast** (Kodak24, every 6th image, fp32 → bf16): {cells}. The engine uses bf16 on the CPU "
+            "only where it is native (AVX-512 BF16 or AMX) and the loss is ≤ 0.02 dB; "
+            f"this CPU {'has' if b.get('native') else 'does not have'} it.")
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The tables the README includes."""
     env, peak = report["environment"], report["conv_gflops"]
+    imgs = report.get("images", {"count": 24})
+    tiled = "Kodak24" if imgs["count"] == 24 else f"{imgs['count']} Kodak24 images"
+    gpu = env["device"].startswith("cuda")
     lines = [
         f"Measured by `python bench/speed.py` on {env['device_name']} ({env['threads']} threads, torch "
         f"{env['torch']}), {env['date']}. One 3×3 convolution (64→64, 512², fp32 channels-last) ran at "
         f"**{peak:.0f} GFLOP/s** in this run; GFLOP/s below count the network's useful work per image pixel. "
-        f"Noisy σ 25 colour images made by tiling Kodak24; engine call only (load and save excluded); "
+        f"Noisy σ 25 colour images made by tiling {tiled}; engine call only (load and save excluded); "
         f"median of {report['runs']} runs after a warm-up; peak RSS is the whole process. "
-        f"Anchors: networks with random weights (same work as the trained ones), ratio = FFDNet-sized time / time at the same size.",
+        f"Anchors: networks with random weights (same work as the trained ones), ratio = FFDNet-sized time / time at the same size."
+        + (" On the GPU the networks run in the engine's fp16 while the probe is fp32, so the share column "
+           "understates them; peak RSS is host memory." if gpu else ""),
         "",
         "| method | MP | seconds | MP/s | s per MP | GFLOP/s | share of conv peak | peak RSS | × FFDNet-sized |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -329,8 +351,8 @@ def markdown(report: dict[str, Any]) -> str:
             continue
         ratio = ffd.get(r["case"]["mp"])
         lines.append(
-            f"| {label(r['case'])} | {r['mp']:.2g} | {r['median_s']:.2f} | {r['mp_per_s']:.3f} | "
-            f"{r['median_s'] / r['mp']:.2f} | {fmt(r.get('gflops'), '.0f')} | "
+            f"| {label(r['case'])} | {r['mp']:.2g} | {r['median_s']:.{3 if gpu else 2}f} | {r['mp_per_s']:.3f} | "
+            f"{r['median_s'] / r['mp']:.{4 if gpu else 2}f} | {fmt(r.get('gflops'), '.0f')} | "
             f"{fmt(r.get('peak_share') and 100 * r['peak_share'], '.0f')}{'%' if r.get('peak_share') else ''} | "
             f"{r['rss_mb']:.0f} MB | {fmt(ratio and ratio / r['median_s'])} |"
         )
@@ -357,16 +379,9 @@ def markdown(report: dict[str, Any]) -> str:
                 continue
             lines.append(f"| {b['case']['backend']} | {b['median_s'] / b['mp']:.3f} | {b['gflops']:.0f} | "
                          f"{fmt(eager and eager / b['median_s'])} | {fmt(b.get('setup_s'), '.1f')} |")
-    if report.get("bf16"):
-        b = report["bf16"]
-        if "error" in b:
-            lines += ["", f"bf16 check failed: {b['error']}"]
-        else:
-            cells = ", ".join(f"σ {k}: {v['fp32']:.3f} → {v['bf16']:.3f} dB ({v['bf16'] - v['fp32']:+.3f})"
-                              for k, v in b["psnr"].items())
-            lines += ["", f"**bf16 autocast** (Kodak24, every 6th image, fp32 → bf16): {cells}. The engine uses "
-                      "bf16 on the CPU only where it is native (AVX-512 BF16 or AMX) and the loss is ≤ 0.02 dB; "
-                      f"this CPU {'has' if b.get('native') else 'does not have'} it."]
+    for low in ("fp16", "bf16"):
+        if report.get(low):
+            lines += ["", _precision_line(report[low], low, tiled)]
     if report.get("tiles"):
         lines += ["", "CPU tile edge (whole 1 MP engine call, 32-px context margin per side):", "",
                   "| tile | tiles | s per MP |", "|---|---|---|"]
@@ -401,6 +416,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--skip", default="", help="comma-separated parts to leave out: bm3d,nlm,dncnn,backends,compile,tiles,bf16,memory")
     ap.add_argument("--quick", action="store_true", help="smoke run: 0.05 MP, one run, no BM3D/compile/memory")
+    ap.add_argument("--images", type=Path, default=KODAK,
+                    help="folder of PNGs tiled into the test photos (default: Kodak24 in ../shared)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -418,7 +435,7 @@ def main() -> None:
         skip |= {"bm3d", "memory", "compile"}
     if args.device == "cuda":
         skip |= {"bm3d", "nlm", "backends", "tiles"}
-    base = {"device": args.device, "threads": threads, "runs": runs}
+    base = {"device": args.device, "threads": threads, "runs": runs, "images": str(args.images)}
     smallest = sizes[0]
 
     def log(msg: str) -> None:
@@ -439,7 +456,8 @@ def main() -> None:
                 cases.append({**base, "kind": "nlm", "mp": mp})
             if "bm3d" not in skip:
                 cases.append({**base, "kind": "bm3d", "mp": mp, "runs": 1})
-    report: dict[str, Any] = {"environment": environment(args.device), "conv_gflops": peak, "runs": runs, "cases": []}
+    report: dict[str, Any] = {"environment": environment(args.device), "conv_gflops": peak, "runs": runs, "cases": [],
+                              "images": {"folder": str(args.images), "count": len(list(args.images.glob("*.png")))}}
     for case in cases:
         res = summarise(spawn_measured(case), peak)
         report["cases"].append(res)
@@ -462,6 +480,11 @@ def main() -> None:
             res = summarise(spawn_measured({**base, "kind": "net", "model": model, "mp": smallest, "tile": tile}), peak)
             report["tiles"].append(res)
             log(f"tile {tile}: " + (res.get("error") or f"{res['median_s'] / res['mp']:.3f} s/MP"))
+    if "bf16" not in skip and args.device == "cuda":
+        res = spawn_measured({**base, "kind": "bf16_psnr", "model": model, "sigmas": [25, 50], "low": "fp16",
+                              "every": 24 if args.quick else 1})
+        report["fp16"] = res
+        log("fp16: " + (res.get("error") or json.dumps(res["psnr"])))
     if "bf16" not in skip and args.device == "cpu":
         from denoiser.device import cpu_has_native_bf16
 

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TABLES = ("quality", "estimator", "speed", "finetune")
+TABLES = ("quality", "estimator", "speed", "speed_cuda", "finetune")
 
 
 def main() -> None:

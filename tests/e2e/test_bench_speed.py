@@ -1,6 +1,7 @@
 """The speed benchmark's smoke run: every part it keeps runs in its own process and lands in the tables."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -8,17 +9,22 @@ from tests.conftest import REPO, make_tiny_model, shared_data
 
 
 def test_speed_bench_quick_run_times_models_and_anchors(tmp_path):
-    shared_data("test", "Kodak24")
+    kodak = shared_data("test", "Kodak24")
+    images = tmp_path / "two"  # --images: the photos are tiled from this folder instead
+    images.mkdir()
+    for png in sorted(kodak.glob("*.png"))[:2]:
+        shutil.copy(png, images)
     model = make_tiny_model(tmp_path / "tiny.pt")
     out = tmp_path / "bench"
     proc = subprocess.run(
         [sys.executable, "bench/speed.py", "--quick", "--models", str(model), "--skip", "dncnn,nlm,bf16,onnxruntime",
-         "--out", str(out)],
+         "--images", str(images), "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((out / "speed.json").read_text())
     assert report["conv_gflops"] > 1
+    assert report["images"]["count"] == 2
     ours, ffdnet = report["cases"]
     assert ours["case"]["model"] == str(model) and ffdnet["case"]["arch"] == "ffdnet"
     for case in (ours, ffdnet):
@@ -30,3 +36,4 @@ def test_speed_bench_quick_run_times_models_and_anchors(tmp_path):
     assert [t["case"]["tile"] for t in report["tiles"]] == [256]
     md = (out / "speed.md").read_text()
     assert "| method | MP | seconds |" in md and "FFDNet-sized net (12×96)" in md and "GFLOP/s" in md
+    assert "tiling 2 Kodak24 images" in md

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Continue training the bundled models on one GPU, side by side, within a wall-time budget.
+#
+#   bash bench/gpu_train.sh DATA OUT MINUTES [PYTHON]
+#
+# DATA holds the training folders `color` (CBSD432) and, optionally, `gray` (Train400), as
+# ../shared/data/train does. Each run starts from a base checkpoint, anneals its learning rate over
+# MINUTES (`denoiser train --minutes`), makes batches in loader processes (Gaussian noise on the GPU),
+# and keeps its best validation checkpoint; the checkpoints are written to OUT as float16 bundles
+# (what bench/bundle.py writes) with their logs. The model card names the settings each stage used.
+#
+# Settings (environment): MODELS (default "gaussian-color gaussian-gray photo"); COLOR_BASE (default
+# resources/models/gaussian-color.pt), GRAY_BASE and PHOTO_BASE (default COLOR_BASE); COLOR_LR and
+# GRAY_LR (4e-4), PHOTO_LR (3e-4); WARMUP (300); WORKERS (loader processes per Gaussian run, 3) and
+# PHOTO_WORKERS (7); SEED (4); DEVICE (cuda; cpu makes it a smoke test).
+set -u
+DATA=$1
+OUT=$2
+MINUTES=$3
+PY=${4:-python3}
+WORK=$(mktemp -d)
+mkdir -p "$OUT"
+export PYTHONPATH=${PYTHONPATH:-}:$(pwd)
+MODELS=${MODELS:-gaussian-color gaussian-gray photo}
+COLOR_BASE=${COLOR_BASE:-resources/models/gaussian-color.pt}
+GRAY_DATA=("$DATA/color")
+[ -d "$DATA/gray" ] && GRAY_DATA=("$DATA/gray" "$DATA/color")
+ARCH='{"channels": [32, 64, 128, 256], "blocks": 2, "bottleneck_blocks": 2}'
+COMMON=(--arch unet --arch-config "$ARCH" --patch 128 --batch 64 --device "${DEVICE:-cuda}" --minutes "$MINUTES"
+        --steps 200000 --warmup "${WARMUP:-300}" --val-every 500 --checkpoint-every 1000 --seed "${SEED:-4}"
+        --threads 2)
+GAUSS=(--noise gaussian --sigma-range 0,75 --clip-prob 0.5 --workers "${WORKERS:-3}")
+
+for name in $MODELS; do
+    case $name in
+    gaussian-color)
+        $PY -m denoiser train --data "$DATA/color" --out "$WORK/$name.pt" --channels 3 --base "$COLOR_BASE" \
+            --lr "${COLOR_LR:-4e-4}" "${GAUSS[@]}" "${COMMON[@]}" > "$OUT/color.log" 2>&1 & ;;
+    gaussian-gray)
+        $PY -m denoiser train --data "${GRAY_DATA[@]}" --out "$WORK/$name.pt" --channels 1 \
+            --base "${GRAY_BASE:-$COLOR_BASE}" --lr "${GRAY_LR:-4e-4}" "${GAUSS[@]}" "${COMMON[@]}" \
+            > "$OUT/gray.log" 2>&1 & ;;
+    photo)
+        $PY -m denoiser train --data "$DATA/color" --out "$WORK/$name.pt" --channels 3 \
+            --base "${PHOTO_BASE:-$COLOR_BASE}" --noise camera --level-range 0,1 --jpeg-prob 0.3 --clip-prob 0 \
+            --sigma-map estimate --val-sigma 50 --lr "${PHOTO_LR:-3e-4}" --workers "${PHOTO_WORKERS:-7}" \
+            "${COMMON[@]}" > "$OUT/photo.log" 2>&1 & ;;
+    *) echo "unknown model $name" >&2 ;;
+    esac
+done
+wait
+
+$PY - "$WORK" "$OUT" $MODELS <<'EOF'
+import sys
+from pathlib import Path
+
+from denoiser.checkpoint import load_checkpoint, save_checkpoint
+
+work, out = Path(sys.argv[1]), Path(sys.argv[2])
+for name in sys.argv[3:]:
+    src = work / f"{name}.pt"
+    if not src.exists():
+        print(f"{name}: no checkpoint written")
+        continue
+    m = load_checkpoint(src)
+    save_checkpoint(out / f"{name}.pt", m.net, noise=m.info.noise, training=m.info.training,
+                    metrics=m.info.metrics, description=m.info.description, half=True)
+    print(f"{name}: step {m.info.training.get('steps')}, val {m.info.metrics.get('val_psnr'):.3f} dB")
+EOF
