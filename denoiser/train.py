@@ -371,6 +371,8 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
                 ips = (step - last_log[1]) * cfg.batch / max(1e-6, now - last_log[0])
                 last_log = (now, step)
                 eta = (cfg.steps - step) * cfg.batch / max(ips, 1e-6)
+                if cfg.minutes is not None:
+                    eta = max(0.0, min(eta, cfg.minutes * 60 - elapsed()))
                 data.update(
                     step=step,
                     loss=float(np.mean(running[-cfg.log_every:])),
@@ -385,7 +387,8 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
                 yield Progress(step, cfg.steps, msg, data)
         if pairs and step > 0 and (not history or history[-1][0] != step):
             val = validate(net, pairs, device)
-            history.append([step, round(float(np.mean(running[-cfg.val_every:])), 6), round(val, 3)])
+            recent = running[-cfg.val_every:]
+            history.append([step, round(float(np.mean(recent)), 6) if recent else None, round(val, 3)])
             if not (val <= best):
                 best = val
                 save_best(val)
