@@ -7,7 +7,8 @@
 - **noisy mode**: `photo` (a strong base, trained for camera noise) and `gaussian-color` (a base that
   knows only white Gaussian noise) fine-tuned self-supervised on the noisy images only of the even half
   of each ../shared/data/test/real set; PSNR against the clean references of the odd half (σ estimated,
-  as the app does). The clean references of the training half are never read.
+  as the app does). The clean references of the training half are never read. A base whose output
+  already holds less than `NOTHING_TO_LEARN` of the photos' noise is kept unchanged (`photo` here).
 - **no-harm**: `gaussian-color` fine-tuned in clean mode with its own noise config on a sample of its
   own training set (train/color); on CBSD68 at σ 25 and 50 it must not lose more than 0.1 dB.
 
@@ -39,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from denoiser.checkpoint import LoadedModel, load_checkpoint, load_model  # noqa: E402
 from denoiser.evaluate import load_clean, noisy_version, to_8bit  # noqa: E402
-from denoiser.finetune import MODE_DEFAULTS, FinetuneConfig, FinetuneResult, finetune  # noqa: E402
+from denoiser.finetune import MODE_DEFAULTS, NOTHING_TO_LEARN, FinetuneConfig, FinetuneResult, finetune  # noqa: E402
 from denoiser.inference import denoise  # noqa: E402
 from denoiser.metrics import psnr  # noqa: E402
 from denoiser.progress import Progress, drain  # noqa: E402
@@ -91,7 +92,8 @@ def run_info(result: FinetuneResult, seconds: float) -> dict[str, Any]:
     """What the run itself reported (its validation verdict), for the JSON."""
     return {"steps": result.steps, "seconds": round(seconds, 1), "validation_score": result.score_name,
             "validation_before": result.before, "validation_after": result.after, "validation_better": result.better,
-            "validation_verified": result.verified}
+            "validation_verified": result.verified, "kept_base": bool(result.extra.get("kept_base")),
+            "noise_left": result.extra.get("noise_left")}
 
 
 def synthetic_case(args: argparse.Namespace, train: list[Path], test: list[tuple[int, Path]], out: Path,
@@ -182,16 +184,22 @@ def _noisy_lines(res: dict[str, Any]) -> list[str]:
              f"distillation + anchor, {res['settings'].get('noisy_defaults', 'the defaults')}) on the noisy images "
              "only of each set's even half, tested against the clean references of the odd half (σ estimated). "
              "`photo` is trained for camera noise; `gaussian-color` knows only white Gaussian noise (a base mismatched "
-             "to the camera). The last column is the run's own no-reference score (N2N), which it reports as "
+             "to the camera). \"Noise left\" is the share of the photos' estimated noise σ that the base's output "
+             "still holds on the run's validation crops; below "
+             f"{res['settings'].get('nothing_to_learn', NOTHING_TO_LEARN):.0%} the run keeps the base unchanged "
+             "(\"kept\"). The last column is the run's own no-reference score (N2N), which it reports as "
              "unverified:", "",
-             "| base model | set | train / test images | noisy input | base | fine-tuned | gain | N2N score change |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| base model | set | train / test images | noisy input | base | fine-tuned | gain | noise left | "
+             "N2N score change |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in res["noisy"].values():
         run = r["run"]
         proxy = (f"{run['validation_after'] - run['validation_before']:+.2f}"
                  if run["validation_before"] is not None and run["validation_after"] is not None else "—")
+        left = f"{run['noise_left']:.0%}" if run.get("noise_left") is not None else "—"
+        tuned = "kept" if run.get("kept_base") else f"{r['finetuned']:.2f}"
         lines.append(f"| `{r['base_model']}` | {r['set']} | {r['train_images']} / {r['test_images']} | {r['noisy']:.2f} | "
-                     f"{r['base']:.2f} | {r['finetuned']:.2f} | {r['gain']:+.2f} | {proxy} |")
+                     f"{r['base']:.2f} | {tuned} | {r['gain']:+.2f} | {left} | {proxy} |")
     return lines
 
 
@@ -256,6 +264,7 @@ def main() -> None:
         }
         res["settings"]["noisy_defaults"] = (f"lr {MODE_DEFAULTS['noisy']['lr']:g}, "
                                              f"anchor {CONFIG_DEFAULTS['anchor']:g}")
+        res["settings"]["nothing_to_learn"] = NOTHING_TO_LEARN
         previous = json.loads((args.out / "finetune.json").read_text()) if (args.out / "finetune.json").exists() else {}
         for case, run in (("clean", clean_case), ("noisy", noisy_case), ("no_harm", no_harm_case)):
             if case.replace("_", "-") in args.cases:

@@ -312,7 +312,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         data=args.folders, base=args.base, out=args.output, mode=args.mode, steps=args.steps, minutes=args.minutes,
         val_fraction=args.val_fraction, freeze_encoder=args.freeze_encoder, device=args.device, resume=args.resume,
         noise=args.noise, sigma_range=args.sigma_range, lr=args.lr, patch=args.patch, batch=args.batch,
-        seed=args.seed, pd=args.pd, anchor=args.anchor, distill=args.distill, overwrite=args.overwrite, threads=args.threads,
+        seed=args.seed, pd=args.pd, anchor=args.anchor, distill=args.distill, force=args.force, overwrite=args.overwrite, threads=args.threads,
         description=args.description,
     )
     mem = estimate_memory_mb(cfg)
@@ -486,6 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--pd", type=int, choices=[1, 2, 3], default=2, help="noisy mode: pixel-shuffle stride, 1 = off (default 2)")
     f.add_argument("--anchor", type=float, default=0.1, help="noisy mode: weight of the anchor to the base model (default 0.1)")
+    f.add_argument("--force", action="store_true",
+                   help="noisy mode: fine-tune even when the base already removes the photos' noise "
+                        "(by default such a base is kept unchanged)")
     f.add_argument("--distill", type=float, default=1.0,
                    help="noisy mode: weight of the full-resolution self-distillation from the PD sub-images (default 1)")
     f.add_argument("--overwrite", action="store_true", help="replace an existing output model")

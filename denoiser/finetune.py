@@ -63,6 +63,15 @@ THUMB = 128
 NOISY_VAL_LIMIT = 8
 SIGMA_CROP = 1024
 BETTER_MARGIN_DB = 0.01  # a gain smaller than the shown precision is not called better
+#: Noisy mode keeps the base unchanged when its output still holds less than this share of the noise σ
+#: estimated on the user's photos: such a base already removes their noise, and self-supervised
+#: fine-tuning pulls a model towards what the N2N objective reaches, not beyond. Measured with
+#: `estimate_sigma` on 256² crops: on training images with synthetic noise a base matched to it keeps
+#: 3–12 % (Gaussian) or 24–37 % (photo on Gaussian and camera noise of level ≥ 0.5), a mismatched one
+#: 70–73 % (gaussian-color on camera noise); on the noisy halves of test/real, photo keeps 20–22 %
+#: and gaussian-color 78–84 %. Fine-tuning the GPU-trained photo there anyway cost 0.5 and 2.6 dB
+#: (bench/finetune.py), while gaussian-color gained about 10 dB.
+NOTHING_TO_LEARN = 0.5
 
 
 @dataclass
@@ -93,6 +102,7 @@ class FinetuneConfig:
     overwrite: bool = False
     threads: int | None = None
     description: str = ""
+    force: bool = False  # noisy mode: fine-tune even a base that already removes the photos' noise
 
     def setting(self, name: str) -> Any:
         """A hyper-parameter with the mode's default filled in."""
@@ -132,6 +142,11 @@ class FinetuneResult:
         delta = self.after - self.before
         text = (f"validation {self.score_name} base {self.before:.2f}{unit} → fine-tuned {self.after:.2f}{unit} "
                 f"({delta:+.2f}{unit})")
+        if self.extra.get("kept_base"):
+            return (f"the base already removes this noise (its output keeps {self.extra['noise_left']:.0%} of the "
+                    "σ estimated on your photos): self-supervised fine-tuning cannot improve such a model and "
+                    "lowered one by 0.5–2.6 dB in our benchmark, so the saved model is the base, unchanged "
+                    "(the command line's --force fine-tunes anyway)")
         if not self.verified:
             moved = "rose" if delta >= BETTER_MARGIN_DB else "did not rise"
             return (f"{text}: the no-reference score {moved}, but it is not PSNR and on real camera noise it can "
@@ -372,7 +387,11 @@ def _finetune_card(s: _Setup, steps_done: int, steps_run: int, planned: int, bef
         "settings": {k: v for k, v in asdict(cfg).items() if k not in ("data", "base", "out", "resume", "description")},
     }
     folders = ", ".join(Path(d).name or str(d) for d in cfg.data[:3]) + (", …" if len(cfg.data) > 3 else "")
-    if not valid:
+    kept = bool(extra_metrics.get("kept_base"))
+    info["kept_base"] = kept
+    if kept:
+        verdict = "the base, unchanged: it already removes this noise"
+    elif not valid:
         verdict = "not compared"
     elif not verified:
         verdict = "unverified (no clean references: compare before/after)"
@@ -538,6 +557,14 @@ def _score_noisy(net: DenoiserNet, val: list[_NoisyVal], pd: int, per_input: boo
     return float(np.mean(scores)), float(np.mean(residual)), thumb
 
 
+def _noise_left(residual_sigma: float | None, val: list[_NoisyVal]) -> float | None:
+    """Share of the photos' estimated noise σ still in the base's output (None without validation crops)."""
+    if residual_sigma is None or not val:
+        return None
+    sigma = float(np.mean([float(v.sigma) for v in val])) * 255.0
+    return residual_sigma / sigma if sigma > 0 else None
+
+
 def _finetune_noisy(s: _Setup) -> ProgressGen[FinetuneResult]:
     """Self-supervised fine-tuning (Neighbor2Neighbor + PD + anchor) with a resumable state file."""
     cfg, device = s.cfg, s.device
@@ -572,6 +599,16 @@ def _finetune_noisy(s: _Setup) -> ProgressGen[FinetuneResult]:
     val = _noisy_validation(s.val_files, net.in_channels, unit)
     before, before_sigma, before_thumb = _score_noisy(base, val, cfg.pd, per_input, device) if val else (None, None, None)
     thumbs = {"noisy": _thumb(val[0].crop), "before": before_thumb} if val else {}
+    noise_left = _noise_left(before_sigma, val)
+    if noise_left is not None and noise_left < NOTHING_TO_LEARN and not cfg.force and s.resume_state is None:
+        yield Progress(0, 0, f"the base already removes this noise (its output keeps {noise_left:.0%} of it): "
+                             "keeping it unchanged", {"mode": "noisy", "noise_left": noise_left, "thumbnails": thumbs})
+        save_checkpoint(s.out, base, noise=s.base.info.noise, description=cfg.description,
+                        metrics={"val_n2n_score": before, "residual_sigma": before_sigma, "history": []},
+                        training={"data": [str(d) for d in cfg.data], "device": str(device), "steps": 0,
+                                  "base": str(s.base_path), "wall_time_s": 0.0})
+        return _finetune_card(s, 0, 0, 0, before, before, False,
+                              {"residual_sigma_before": before_sigma, "noise_left": noise_left, "kept_base": True})
     step, best, history, elapsed_before, running = 0, -math.inf, [], 0.0, []
     last_score: dict[str, float] = {}
     if s.resume_state is not None:

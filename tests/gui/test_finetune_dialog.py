@@ -85,3 +85,22 @@ def test_a_finished_noisy_run_shows_thumbnails_and_use_this_model_selects_it(qtb
     assert panel.model_name() == "photo"  # listed, not yet chosen
     qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
     assert panel.model_name() == name and panel.selected_model().training["finetune"]["mode"] == "noisy"
+
+
+def test_a_noisy_run_on_a_base_that_already_removes_the_noise_keeps_it_and_says_so(qtbot, window, photos: Path,
+                                                                                 monkeypatch) -> None:
+    import denoiser.finetune as finetune_module
+
+    monkeypatch.setattr(finetune_module, "NOTHING_TO_LEARN", 100.0)  # any base now counts as removing the noise
+    dialog = window.open_finetune()
+    dialog.add_folders([photos])
+    dialog.mode_combo.setCurrentIndex(dialog.mode_combo.findData("noisy"))
+    small_run(dialog, 3)
+    with qtbot.waitSignal(dialog.run_finished, timeout=60000) as finished:
+        qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    assert finished.args == ["done"]
+    assert dialog.result is not None and dialog.result.extra["kept_base"] is True
+    text = dialog.result_label.text()
+    assert "already removes this noise" in text and "unchanged" in text
+    assert "#b26a00" in dialog.result_label.styleSheet()
+    assert dialog.thumbnails.shown() >= {"noisy", "before"} and dialog.use_button.isEnabled()

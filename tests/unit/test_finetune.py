@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image as PILImage
 
+from denoiser import finetune as finetune_module
 from denoiser.checkpoint import list_models, load_model, read_info
 from denoiser.errors import DenoiserError
 from denoiser.finetune import (
@@ -20,6 +21,7 @@ from denoiser.finetune import (
     output_path,
     unique_output_name,
 )
+from denoiser.progress import drain
 from denoiser.selfsupervised import NEIGHBOUR_PAIRS, neighbor_subsample, pd_down, pd_up, self_supervised_loss
 from denoiser.train import state_path
 
@@ -230,3 +232,23 @@ def test_memory_estimate_scales_with_the_batch_and_is_bounded_by_the_cache(model
     noisy = estimate_memory_mb(replace(cfg, mode="noisy"))
     assert noisy["model"] > small["model"]  # the frozen base model is kept for the anchor
     assert small["total"] == pytest.approx(sum(v for k, v in small.items() if k != "total"), abs=0.1)
+
+
+def test_noisy_mode_keeps_a_base_that_already_removes_the_noise(models_dir: Path, noisy_photos: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    val = [finetune_module._NoisyVal(torch.zeros(1, 3, 8, 8), torch.tensor([s / 255])) for s in (3.0, 5.0)]
+    assert finetune_module._noise_left(2.0, val) == pytest.approx(0.5)
+    assert finetune_module._noise_left(None, val) is None and finetune_module._noise_left(1.0, []) is None
+    monkeypatch.setattr(finetune_module, "NOTHING_TO_LEARN", 100.0)  # any base now counts as removing the noise
+    cfg = FinetuneConfig([str(noisy_photos)], base="photo", out="kept", mode="noisy", steps=3, patch=32, batch=2,
+                         val_fraction=0.25)
+    events, result = drain_events(finetune(cfg))
+    assert "keeping it unchanged" in events[-1].message and result.extra["kept_base"] is True
+    assert result.steps == 0 and result.before == result.after and "already removes this noise" in result.verdict()
+    kept, base = load_model(result.path), load_model("photo")
+    for k, v in base.net.state_dict().items():
+        torch.testing.assert_close(kept.net.state_dict()[k], v)
+    info = read_info(result.path)
+    assert info.training["finetune"]["kept_base"] is True and "unchanged" in info.description
+    forced = drain(finetune(replace(cfg, out="forced", force=True)))
+    assert not forced.extra.get("kept_base") and forced.steps > 0
