@@ -269,6 +269,9 @@ def main() -> None:
         for case, run in (("clean", clean_case), ("noisy", noisy_case), ("no_harm", no_harm_case)):
             if case.replace("_", "-") in args.cases:
                 res[case] = run(args, work)
+                if case == "noisy" and case in previous:  # rows of bases not rerun are kept
+                    kept = {k: v for k, v in previous["noisy"].items() if v["base_model"] not in args.noisy_bases}
+                    res[case] = {**kept, **res[case]}
             elif case in previous:
                 res[case] = previous[case]  # a partial run keeps the other cases of the last full one
                 res.setdefault("kept_from_previous_run", []).append(case)

@@ -712,7 +712,7 @@ def _finetune_noisy(s: _Setup) -> ProgressGen[FinetuneResult]:
         if completed or cancelled:
             saved = read_info(s.out)
             after = saved.metrics.get("val_n2n_score")
-            extra = {"residual_sigma_before": before_sigma}
+            extra = {"residual_sigma_before": before_sigma, "noise_left": noise_left}
             result = _finetune_card(s, int(saved.training.get("steps", step)), step, steps, before, after,
                                     cancelled, extra)
     if result is None:
