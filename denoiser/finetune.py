@@ -50,7 +50,16 @@ from denoiser.imageio import read_header
 from denoiser.losses import LossConfig
 from denoiser.progress import Progress, ProgressGen
 from denoiser.selfsupervised import full_resolution_pass, n2n_score, self_supervised_loss
-from denoiser.train import NoiseConfig, TrainConfig, lr_at, state_path, train, validate, validation_pairs
+from denoiser.train import (
+    NoiseConfig,
+    TrainConfig,
+    adam_for,
+    lr_at,
+    state_path,
+    train,
+    validate,
+    validation_pairs,
+)
 
 MODES = ("clean", "noisy")
 MODE_DEFAULTS: dict[str, dict[str, float]] = {
@@ -585,17 +594,6 @@ def _finetune_noisy(s: _Setup) -> ProgressGen[FinetuneResult]:
     patch, batch = cfg.setting("patch"), cfg.setting("batch")
     if patch % unit:
         raise DenoiserError(f"the patch size must be a multiple of {unit} for this model and PD stride")
-    steps = s.steps or _plan_steps(cfg, net, base, device, net.in_channels, per_input)
-    tcfg = _train_config(s, steps)
-    if cfg.freeze_encoder:
-        for m in net.encoder_modules():
-            for p in m.parameters():
-                p.requires_grad_(False)
-    params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=tcfg.lr)
-    sampler = PatchSampler(s.train_files, patch, net.in_channels, seed=cfg.seed, cache_mb=cfg.cache_mb)
-    sampler.cache = _SigmaCache(net.in_channels, cfg.cache_mb)
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
     val = _noisy_validation(s.val_files, net.in_channels, unit)
     before, before_sigma, before_thumb = _score_noisy(base, val, cfg.pd, per_input, device) if val else (None, None, None)
     thumbs = {"noisy": _thumb(val[0].crop), "before": before_thumb} if val else {}
@@ -609,6 +607,12 @@ def _finetune_noisy(s: _Setup) -> ProgressGen[FinetuneResult]:
                                   "base": str(s.base_path), "wall_time_s": 0.0})
         return _finetune_card(s, 0, 0, 0, before, before, False,
                               {"residual_sigma_before": before_sigma, "noise_left": noise_left, "kept_base": True})
+    steps = s.steps or _plan_steps(cfg, net, base, device, net.in_channels, per_input)
+    tcfg = _train_config(s, steps)
+    params, opt = adam_for(net, tcfg.lr, cfg.freeze_encoder)
+    sampler = PatchSampler(s.train_files, patch, net.in_channels, seed=cfg.seed, cache_mb=cfg.cache_mb)
+    sampler.cache = _SigmaCache(net.in_channels, cfg.cache_mb)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
     step, best, history, elapsed_before, running = 0, -math.inf, [], 0.0, []
     last_score: dict[str, float] = {}
     if s.resume_state is not None:

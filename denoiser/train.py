@@ -239,6 +239,16 @@ def batch_stream(batches: StepBatches, start: int, workers: int, device: torch.d
     yield from loader
 
 
+def adam_for(net: DenoiserNet, lr: float, freeze_encoder: bool) -> tuple[list[torch.nn.Parameter], torch.optim.Adam]:
+    """The parameters that train (the encoder's frozen when asked) and an Adam optimiser over them."""
+    if freeze_encoder:
+        for m in net.encoder_modules():
+            for p in m.parameters():
+                p.requires_grad_(False)
+    params = [p for p in net.parameters() if p.requires_grad]
+    return params, torch.optim.Adam(params, lr=lr)
+
+
 def build_model(cfg: TrainConfig) -> DenoiserNet:
     """A fresh model of the configured arch, or the base checkpoint's model when fine-tuning."""
     if cfg.base:
@@ -265,12 +275,7 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
     if cfg.channels != net.in_channels:
         raise DenoiserError(f"the model takes {net.in_channels} channels but channels={cfg.channels}")
     net = net.to(memory_format=torch.channels_last)
-    if cfg.freeze_encoder:
-        for m in net.encoder_modules():
-            for p in m.parameters():
-                p.requires_grad_(False)
-    params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=cfg.lr)
+    params, opt = adam_for(net, cfg.lr, cfg.freeze_encoder)
     batches = StepBatches(train_files, cfg, noise_later=noise_on_device(cfg, device))
     pairs = validation_pairs(val_files, cfg)
     step, best, history, elapsed_before = 0, -float("inf"), [], 0.0
@@ -297,6 +302,9 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
     running = []
     out = Path(cfg.out)
 
+    def elapsed() -> float:
+        return elapsed_before + time.time() - t0
+
     def save_state() -> None:
         torch.save(
             {
@@ -305,7 +313,7 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
                 "step": step,
                 "best": best,
                 "history": history,
-                "elapsed": elapsed_before + time.time() - t0,
+                "elapsed": elapsed(),
                 "torch_rng": torch.get_rng_state(),
                 "py_rng": random.getstate(),
                 "config": _config_dict(cfg),
@@ -318,13 +326,22 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
             out,
             net,
             noise=asdict(cfg.noise),
-            training={**info, "steps": step, "wall_time_s": round(elapsed_before + time.time() - t0, 1)},
+            training={**info, "steps": step, "wall_time_s": round(elapsed(), 1)},
             metrics={"val_psnr": val, "val_sigma": cfg.noise.val_sigma, "history": history[-50:]},
             description=cfg.description,
         )
 
-    def elapsed() -> float:
-        return elapsed_before + time.time() - t0
+    def validate_and_keep() -> tuple[float, bool]:
+        """Validate now and record it; save the checkpoint when it is the best so far (then True)."""
+        nonlocal best
+        val = validate(net, pairs, device)
+        recent = running[-cfg.val_every:]
+        history.append([step, round(float(np.mean(recent)), 6) if recent else None, round(val, 3)])
+        improved = not (val <= best)
+        if improved:
+            best = val
+            save_best(val)
+        return val, improved
 
     if not pairs and step == 0:
         best = float("nan")
@@ -357,12 +374,9 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
             running.append(float(loss.detach()))
             data: dict[str, Any] = {}
             if pairs and (step % cfg.val_every == 0 or step == cfg.steps):
-                val = validate(net, pairs, device)
-                history.append([step, round(float(np.mean(running[-cfg.val_every:])), 6), round(val, 3)])
+                val, improved = validate_and_keep()
                 data["val_psnr"] = val
-                if not (val <= best):
-                    best = val
-                    save_best(val)
+                if improved:
                     data["saved"] = str(out)
             if step % cfg.checkpoint_every == 0:
                 save_state()
@@ -386,12 +400,7 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
                     msg += f" val {data['val_psnr']:.2f} dB"
                 yield Progress(step, cfg.steps, msg, data)
         if pairs and step > 0 and (not history or history[-1][0] != step):
-            val = validate(net, pairs, device)
-            recent = running[-cfg.val_every:]
-            history.append([step, round(float(np.mean(recent)), 6) if recent else None, round(val, 3)])
-            if not (val <= best):
-                best = val
-                save_best(val)
+            val, _improved = validate_and_keep()
             yield Progress(step, cfg.steps, f"stopped at step {step}: val {val:.2f} dB", {
                 "step": step, "val_psnr": val, "best_val_psnr": best})
     finally:
@@ -408,4 +417,4 @@ def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
     return d
 
 
-__all__ = ["NoiseConfig", "StepBatches", "TrainConfig", "batch_stream", "finish_batch", "loader_workers", "noise_on_device", "code_distortion", "make_noisy", "state_path", "train", "validate"]
+__all__ = ["NoiseConfig", "StepBatches", "adam_for", "TrainConfig", "batch_stream", "finish_batch", "loader_workers", "noise_on_device", "code_distortion", "make_noisy", "state_path", "train", "validate"]
