@@ -239,8 +239,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0, help="time budget of each fine-tuning run")
     ap.add_argument("--color-model", default="gaussian-color")
     ap.add_argument("--photo-model", default="photo")
-    ap.add_argument("--noisy-bases", default="photo,gaussian-color",
-                    help="comma-separated base models of the noisy-mode case")
+    ap.add_argument("--noisy-bases", default=None,
+                    help="comma-separated base models of the noisy-mode case (default: the photo and colour models)")
     ap.add_argument("--cases", default="clean,noisy,no-harm", help="comma-separated cases to run")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--threads", type=int, default=None)
@@ -249,7 +249,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     args.limit = 2 if args.quick else None
-    args.noisy_bases = [b for b in args.noisy_bases.split(",") if b]
+    bases = args.noisy_bases or f"{args.photo_model},{args.color_model}"
+    args.noisy_bases = [b for b in bases.split(",") if b]
     args.cases = {c.strip() for c in args.cases.split(",") if c.strip()}
     args.run = {"steps": 3, "patch": 64, "batch": 2} if args.quick else {"minutes": args.minutes}
     args.out.mkdir(parents=True, exist_ok=True)

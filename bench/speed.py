@@ -68,6 +68,11 @@ def make_image(megapixels: float, seed: int = 0, folder: str | Path = KODAK) -> 
     return out
 
 
+def case_image(case: dict[str, Any], megapixels: float) -> np.ndarray:
+    """`make_image` from the case's image folder (--images), Kodak24 by default."""
+    return make_image(megapixels, folder=case.get("images", KODAK))
+
+
 def conv_throughput(device: str, runs: int) -> dict[str, float]:
     """GFLOP/s of one 3×3 convolution, 64→64 channels on 512×512, fp32 channels-last (BENCHMARK.md's probe)."""
     import torch
@@ -126,12 +131,12 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         return conv_throughput(device, runs)
     if kind == "backend":
         return backend_case(case)
-    if kind == "bf16_psnr":
-        return bf16_psnr(case)
+    if kind == "precision_psnr":
+        return precision_psnr(case)
     if kind == "write_png":
         from PIL import Image
 
-        Image.fromarray(make_image(case["mp"], folder=case.get("images", KODAK))).save(case["path"], compress_level=1)
+        Image.fromarray(case_image(case, case["mp"])).save(case["path"], compress_level=1)
         return {}
     if kind == "cli":
         from denoiser.cli import main as cli_main
@@ -139,7 +144,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         t = time.perf_counter()
         code = cli_main(["denoise", case["path"], "-o", case["out"], "--model", case["model"], "-q"])
         return {"times": [time.perf_counter() - t], "exit": code}
-    image = make_image(case["mp"], folder=case.get("images", KODAK))
+    image = case_image(case, case["mp"])
     mp = image.shape[0] * image.shape[1] / 1e6
     if kind == "nlm":
         import cv2
@@ -167,7 +172,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         return drain(denoise_array(img, net, **kwargs))
 
     src = prepared(image)
-    warm = prepared(make_image(case["warmup_mp"], folder=case.get("images", KODAK))) if case.get("warmup_mp", case["mp"]) != case["mp"] else src
+    warm = prepared(case_image(case, case["warmup_mp"])) if case.get("warmup_mp", case["mp"]) != case["mp"] else src
     with torch.inference_mode():
         call(warm)
         times = []
@@ -226,7 +231,7 @@ def backend_case(case: dict[str, Any]) -> dict[str, Any]:
     return info
 
 
-def bf16_psnr(case: dict[str, Any]) -> dict[str, Any]:
+def precision_psnr(case: dict[str, Any]) -> dict[str, Any]:
     """Mean PSNR of fp32 and reduced-precision inference (case "low": bf16 by default, fp16 on CUDA) on
     every 6th Kodak24 image (BENCHMARK.md noise, σ given), on the case's device.
 
@@ -481,14 +486,14 @@ def main() -> None:
             report["tiles"].append(res)
             log(f"tile {tile}: " + (res.get("error") or f"{res['median_s'] / res['mp']:.3f} s/MP"))
     if "bf16" not in skip and args.device == "cuda":
-        res = spawn_measured({**base, "kind": "bf16_psnr", "model": model, "sigmas": [25, 50], "low": "fp16",
+        res = spawn_measured({**base, "kind": "precision_psnr", "model": model, "sigmas": [25, 50], "low": "fp16",
                               "every": 24 if args.quick else 1})
         report["fp16"] = res
         log("fp16: " + (res.get("error") or json.dumps(res["psnr"])))
     if "bf16" not in skip and args.device == "cpu":
         from denoiser.device import cpu_has_native_bf16
 
-        res = spawn_measured({**base, "kind": "bf16_psnr", "model": "gaussian-color", "sigmas": [25, 50],
+        res = spawn_measured({**base, "kind": "precision_psnr", "model": "gaussian-color", "sigmas": [25, 50],
                               "every": 24 if args.quick else 6})
         res["native"] = cpu_has_native_bf16()
         report["bf16"] = res
