@@ -2,12 +2,13 @@
 
 Synthetic Gaussian noise (seeded per image index, unclipped; plus the clipped-and-rounded variant) on
 Set12/BSD68 (gray) and CBSD68/Kodak24 (colour) at σ 15/25/50, for our models with the true σ given and
-blind (σ estimated); real camera noise on test/real (noisy vs clean, with CBM3D at a tuned noise level
+blind (σ estimated), and with the ×8 self-ensemble (`denoiser --ensemble 8`); real camera noise on test/real (noisy vs clean, with CBM3D at a tuned noise level
 as the anchor); an RNI6 side-by-side sheet (bench/rni6_sheet.png).
 Writes Markdown (included by the README) and JSON.
 
     python bench/quality.py --out docs/bench            # full run
     python bench/quality.py --out /tmp/q --limit 3      # smoke run
+    python bench/quality.py --variants ensemble --sets Set12,BSD68 --no-real --merge   # update some cells
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ from denoiser.progress import drain  # noqa: E402
 DATA = REPO.parent / "shared" / "data"
 SETS = {"Set12": True, "BSD68": True, "CBSD68": False, "Kodak24": False}  # name -> gray
 SIGMAS = (15, 25, 50)
+ENSEMBLE = 8  # passes of the 'ensemble' variant
+VARIANT_LABELS = {
+    "given": "ours, σ given",
+    "blind": "ours, blind (σ estimated)",
+    "clipped": "ours, clipped 8-bit input, σ given",
+    "ensemble": f"ours ×{ENSEMBLE} self-ensemble, σ given ({ENSEMBLE}× the time)",
+}
 
 # Reference rows from ../shared/BENCHMARK.md (published, and measured on this kind of machine).
 ANCHORS = {
@@ -50,16 +58,18 @@ ANCHORS = {
 }
 
 
-def synthetic(model_for: dict[bool, object], limit: int | None, variants: list[str]) -> dict:
-    """{variant: {set: {σ: {psnr, ssim, noisy_psnr}}}} for variants 'given', 'blind', 'clipped'."""
+def synthetic(model_for: dict[bool, object], limit: int | None, variants: list[str], sets: list[str]) -> dict:
+    """{variant: {set: {σ: {psnr, ssim, noisy_psnr}}}} for `variants` of VARIANT_LABELS on `sets`."""
     results: dict = {}
     for variant in variants:
         results[variant] = {}
-        for name, gray in SETS.items():
+        passes = ENSEMBLE if variant == "ensemble" else 1
+        for name in sets:
+            gray = SETS[name]
             loaded = model_for[gray]
 
-            def run(noisy: np.ndarray, sigma: float | None, loaded=loaded) -> np.ndarray:
-                return denoise(noisy, loaded, sigma=sigma).image
+            def run(noisy: np.ndarray, sigma: float | None, loaded=loaded, passes=passes) -> np.ndarray:
+                return denoise(noisy, loaded, sigma=sigma, ensemble=passes).image
 
             t = time.time()
             rows = drain(evaluate_set(DATA / "test" / name, run, SIGMAS, gray=gray, blind=variant == "blind",
@@ -74,11 +84,11 @@ def synthetic(model_for: dict[bool, object], limit: int | None, variants: list[s
 Restorer = Callable[[np.ndarray], tuple[np.ndarray, float]]  # noisy (H, W, 3) in [0, 1] -> (restored, σ used)
 
 
-def blind_model(loaded: LoadedModel) -> Restorer:
-    """A bundled model run blind, as the app runs it on a photo."""
+def blind_model(loaded: LoadedModel, ensemble: int = 1) -> Restorer:
+    """A bundled model run blind, as the app runs it on a photo (`ensemble` passes)."""
 
     def run(noisy: np.ndarray) -> tuple[np.ndarray, float]:
-        res = denoise(noisy, loaded)
+        res = denoise(noisy, loaded, ensemble=ensemble)
         return res.image, res.sigma
 
     return run
@@ -156,12 +166,25 @@ def rni6_sheet(models: dict[str, object], path: Path) -> None:
     sheet.save(path, optimize=True)
 
 
-def markdown(res: dict, labels: dict[str, str]) -> str:
+def merge(old: dict, new: dict) -> dict:
+    """`old` results with `new`'s entries in their place: set by set for the synthetic variants, set by set
+    for the real sets; the model names and timing of `new`."""
+    out = {**old, **{k: v for k, v in new.items() if k not in ("synthetic", "real")}}
+    out["synthetic"] = {v: dict(old.get("synthetic", {}).get(v, {})) for v in old.get("synthetic", {})}
+    for variant, sets in new.get("synthetic", {}).items():
+        out["synthetic"].setdefault(variant, {}).update(sets)
+    out["real"] = {**old.get("real", {}), **new.get("real", {})}
+    return out
+
+
+def markdown(res: dict, labels: dict[str, str] = VARIANT_LABELS) -> str:
+    """The README's tables from results whose σ keys are strings (as JSON stores them)."""
     lines = ["| method | Set12 σ15/25/50 | BSD68 σ15/25/50 | CBSD68 σ15/25/50 | Kodak24 σ15/25/50 |", "|---|---|---|---|---|"]
     for variant, label in labels.items():
         if variant not in res["synthetic"]:
             continue
-        cells = [" / ".join(f"{res['synthetic'][variant][s][sig]['psnr']:.2f}" for sig in SIGMAS) for s in SETS]
+        found = res["synthetic"][variant]
+        cells = [" / ".join(f"{found[s][str(sig)]['psnr']:.2f}" for sig in SIGMAS) if s in found else "–" for s in SETS]
         lines.append(f"| **{label}** | " + " | ".join(cells) + " |")
     for name, vals in ANCHORS.items():
         cells = [" / ".join(f"{v:.2f}" for v in vals[s]) if s in vals else "–" for s in SETS]
@@ -170,7 +193,8 @@ def markdown(res: dict, labels: dict[str, str]) -> str:
               "| model | Set12 | BSD68 | CBSD68 | Kodak24 |", "|---|---|---|---|---|"]
     v = res["synthetic"].get("given", {})
     if v:
-        lines.append("| ours | " + " | ".join(" / ".join(f"{v[s][sig]['ssim']:.4f}" for sig in SIGMAS) for s in SETS) + " |")
+        lines.append("| ours | " + " | ".join(" / ".join(f"{v[s][str(sig)]['ssim']:.4f}" for sig in SIGMAS)
+                                              if s in v else "–" for s in SETS) + " |")
     if res.get("real"):
         models = [k for k in next(iter(res["real"].values())) if k not in ("images", "noisy")]
         lines += ["", "Real camera noise (`test/real`, PSNR / SSIM, blind):", "",
@@ -188,11 +212,19 @@ def main() -> None:
     ap.add_argument("--gray-model", default="gaussian-gray")
     ap.add_argument("--photo-model", default="photo")
     ap.add_argument("--limit", type=int, default=None, help="only the first N images of each set")
-    ap.add_argument("--variants", default="given,blind,clipped")
+    ap.add_argument("--variants", default=",".join(VARIANT_LABELS), help=f"from {', '.join(VARIANT_LABELS)}")
+    ap.add_argument("--sets", default=",".join(SETS), help=f"synthetic sets, from {', '.join(SETS)}")
+    ap.add_argument("--no-real", action="store_true", help="leave out the real-noise sets and the RNI6 sheet")
+    ap.add_argument("--merge", action="store_true",
+                    help="update the cells run here in --out's quality.json and keep the others")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--sheet", type=Path, default=REPO / "bench" / "rni6_sheet.png", help="where the RNI6 sheet goes")
     ap.add_argument("--no-bm3d", action="store_true", help="leave out the CBM3D anchor on the real sets (about 6 min)")
     args = ap.parse_args()
+    variants, sets = args.variants.split(","), args.sets.split(",")
+    unknown = [v for v in variants if v not in VARIANT_LABELS] + [s for s in sets if s not in SETS]
+    if unknown:
+        ap.error(f"unknown variant or set: {', '.join(unknown)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -200,17 +232,30 @@ def main() -> None:
     start = time.time()
     res = {
         "models": {"color": str(color.info.path.name), "gray": str(gray.info.path.name)},
-        "synthetic": synthetic({False: color, True: gray}, args.limit, args.variants.split(",")),
+        "synthetic": synthetic({False: color, True: gray}, args.limit, variants, sets),
     }
-    photo = load_model(args.photo_model)
-    real: dict[str, Restorer] = {"photo (ours)": blind_model(photo), "gaussian-color (ours)": blind_model(color)}
-    res["real"] = real_sets(real, args.limit, bm3d=not args.no_bm3d)
-    rni6_sheet({"photo": photo, "gray": gray}, args.sheet)
+    if not args.no_real:
+        photo = load_model(args.photo_model)
+        real: dict[str, Restorer] = {"photo (ours)": blind_model(photo),
+                                     f"photo ×{ENSEMBLE} (ours)": blind_model(photo, ENSEMBLE),
+                                     "gaussian-color (ours)": blind_model(color)}
+        res["real"] = real_sets(real, args.limit, bm3d=not args.no_bm3d)
+        rni6_sheet({"photo": photo, "gray": gray}, args.sheet)
     res["seconds"] = round(time.time() - start, 1)
-    labels = {"given": "ours, σ given", "blind": "ours, blind (σ estimated)", "clipped": "ours, clipped 8-bit input, σ given"}
-    (args.out / "quality.json").write_text(json.dumps(res, indent=2))
-    (args.out / "quality.md").write_text(markdown(res, labels))
-    print(markdown(res, labels))
+    res = json.loads(json.dumps(res))  # σ keys as strings, as in a stored file
+    target = args.out / "quality.json"
+    if args.merge and target.exists():
+        res = merge(json.loads(target.read_text()), res)
+    write_atomic(target, json.dumps(res, indent=2))
+    write_atomic(args.out / "quality.md", markdown(res))
+    print(markdown(res))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder, so a failed run leaves the old file whole."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

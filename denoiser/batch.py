@@ -35,6 +35,7 @@ class BatchOptions:
     tile: int | None = None
     device: str = "auto"
     precision: str = "auto"  # auto|fp32|bf16|fp16, see device.resolve_precision
+    ensemble: int = 1  # passes per tile over flips/quarter turns (1, 2, 4, 8), see denoiser.ensemble
     recursive: bool = False
     suffix: str = ""
     format: str = "same"  # same|png|tiff|jpeg|webp
@@ -138,7 +139,7 @@ def run_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> ProgressGen[B
                     if mpath not in models:
                         models[mpath] = load_model(mpath)
                     gen = denoise_array(pixels, models[mpath], sigma=opts.sigma, tile=opts.tile, device=opts.device,
-                                       precision=opts.precision)
+                                       precision=opts.precision, ensemble=opts.ensemble)
                     while True:
                         try:
                             ev = next(gen)

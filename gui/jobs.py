@@ -46,11 +46,11 @@ def noise_work(clean: np.ndarray, name: str, seed: int, params: dict[str, float]
 
 
 def denoise_work(source: np.ndarray, model_path: Path, model_source: str, sigma: float | None,
-                 tile: int | None, device: str) -> ProgressGen[DenoiseResult]:
-    """Load the model (cached) and denoise the whole image tile by tile."""
+                 tile: int | None, device: str, ensemble: int = 1) -> ProgressGen[DenoiseResult]:
+    """Load the model (cached) and denoise the whole image tile by tile (`ensemble` passes per tile)."""
     yield Progress(0, 0, "loading model")
     model = cached_model(model_path, model_source)
-    return (yield from denoise_array(source, model, sigma=sigma, tile=tile, device=device))
+    return (yield from denoise_array(source, model, sigma=sigma, tile=tile, device=device, ensemble=ensemble))
 
 
 @dataclass
@@ -64,14 +64,14 @@ class PreviewResult:
 
 def preview_work(source: np.ndarray, region: tuple[int, int, int, int], model_path: Path, model_source: str,
                  sigma: float | None, tile: int | None, device: str,
-                 margin: int = PREVIEW_MARGIN) -> ProgressGen[PreviewResult]:
+                 margin: int = PREVIEW_MARGIN, ensemble: int = 1) -> ProgressGen[PreviewResult]:
     """Denoise only `region` (plus a context margin, cut off afterwards) through the same tiled path."""
     x, y, w, h = region
     height, width = source.shape[:2]
     x0, y0 = max(0, x - margin), max(0, y - margin)
     x1, y1 = min(width, x + w + margin), min(height, y + h + margin)
     crop = np.ascontiguousarray(source[y0:y1, x0:x1])
-    res = yield from denoise_work(crop, model_path, model_source, sigma, tile, device)
+    res = yield from denoise_work(crop, model_path, model_source, sigma, tile, device, ensemble)
     pixels = res.image[y - y0 : y - y0 + h, x - x0 : x - x0 + w]
     return PreviewResult(region, pixels, res)
 

@@ -137,6 +137,8 @@ class MainWindow(QMainWindow):
         self.denoise_panel.preview_requested.connect(self.preview_region)
         self.denoise_panel.strength_changed.connect(lambda _s: self._strength_timer.start())
         self.denoise_panel.model_changed.connect(lambda name: settings.write("denoise/model", name))
+        self.denoise_panel.quality_combo.currentIndexChanged.connect(
+            lambda: settings.write("denoise/ensemble", self.denoise_panel.ensemble()))
         self.status.cancel_requested.connect(self.cancel_task)
         self.tasks.busy_changed.connect(lambda _busy: self._update_actions())
         self.tasks.progressed.connect(self.status.task_progress)
@@ -153,6 +155,7 @@ class MainWindow(QMainWindow):
         self.compare.set_mode(mode if mode in MODES else SIDE_BY_SIDE)
         self.acts.modes[self.compare.mode].setChecked(True)
         self.noise_panel.set_noise_name(settings.read("noise/type", "gaussian", str))
+        self.denoise_panel.set_ensemble(settings.read("denoise/ensemble", 1, int))
 
     def refresh_models(self, selected: str | None = None) -> None:
         """Scan bundled and user models into the model combo."""
@@ -406,7 +409,8 @@ class MainWindow(QMainWindow):
             return
         doc, panel = self.doc, self.denoise_panel
         source = doc.source
-        work = partial(jobs.denoise_work, source, info.path, info.source, panel.sigma(), panel.tile(), panel.device())
+        work = partial(jobs.denoise_work, source, info.path, info.source, panel.sigma(), panel.tile(), panel.device(),
+                       panel.ensemble())
         self._run("Denoising", work, lambda res: self._denoised(doc, source, res), "Denoising failed")
 
     def _denoised(self, doc: Document, source: np.ndarray, res: DenoiseResult) -> None:
@@ -414,7 +418,8 @@ class MainWindow(QMainWindow):
             return
         doc.set_result(res.image)
         how = "estimated" if res.sigma_estimated else "manual"
-        text = f"Denoised in {res.seconds:.2f} s on {res.device} · {res.tiles} tiles · σ {res.sigma:.1f} ({how})"
+        passes = f" · {res.ensemble} passes" if res.ensemble > 1 else ""
+        text = f"Denoised in {res.seconds:.2f} s on {res.device} · {res.tiles} tiles{passes} · σ {res.sigma:.1f} ({how})"
         self._result_changed(text)
 
     def preview_region(self) -> None:
@@ -429,7 +434,8 @@ class MainWindow(QMainWindow):
         source = doc.source
         sigma = panel.sigma() if panel.sigma() is not None else panel.estimated_sigma
         region = (rect.x(), rect.y(), rect.width(), rect.height())
-        work = partial(jobs.preview_work, source, region, info.path, info.source, sigma, panel.tile(), panel.device())
+        work = partial(jobs.preview_work, source, region, info.path, info.source, sigma, panel.tile(), panel.device(),
+                       ensemble=panel.ensemble())
         self._run("Previewing region", work, lambda pr: self._previewed(doc, source, pr), "Preview failed")
 
     def _previewed(self, doc: Document, source: np.ndarray, preview: jobs.PreviewResult) -> None:
@@ -522,7 +528,7 @@ class MainWindow(QMainWindow):
         if self.batch_dialog is None or not self.batch_dialog.isVisible():
             panel = self.denoise_panel
             self.batch_dialog = BatchDialog(panel.models, panel.model_name(), panel.sigma(), panel.strength(),
-                                            panel.device(), self)
+                                            panel.device(), self, ensemble=panel.ensemble())
         self.batch_dialog.show()
         self.batch_dialog.raise_()
         return self.batch_dialog

@@ -36,7 +36,7 @@ from denoiser.progress import Progress
 from gui import settings
 from gui.dialogs.job_dialog import JobDialog, add_unique, format_eta, list_items
 from gui.messages import show_warning
-from gui.widgets.denoise_panel import model_tooltip
+from gui.widgets.denoise_panel import model_tooltip, quality_combo
 
 FORMATS = {"same": "Same as input", "png": "PNG", "tiff": "TIFF", "jpeg": "JPEG", "webp": "WebP"}
 STATUS_COLOURS = {"done": QColor(46, 160, 67), "skipped": QColor(150, 150, 150), "failed": QColor(215, 58, 73)}
@@ -49,7 +49,8 @@ class BatchDialog(JobDialog):
     batch_finished = Signal(str)  # "done" | "cancelled" | "failed"
 
     def __init__(self, models: list[ModelInfo], model: str | None = None, sigma: float | None = None,
-                 strength: float = 1.0, device: str = "auto", parent: QWidget | None = None) -> None:
+                 strength: float = 1.0, device: str = "auto", parent: QWidget | None = None,
+                 ensemble: int = 1) -> None:
         super().__init__(parent)
         self.setWindowTitle("Batch denoise")
         self.resize(820, 640)
@@ -57,7 +58,7 @@ class BatchDialog(JobDialog):
         self.summary: BatchSummary | None = None
         self._started_at = 0.0
         self._build_inputs()
-        self._build_options(models, model, sigma, strength)
+        self._build_options(models, model, sigma, strength, ensemble)
         self._build_queue()
         layout = QVBoxLayout(self)
         top = QHBoxLayout()
@@ -89,7 +90,8 @@ class BatchDialog(JobDialog):
         box.addLayout(row)
         box.addWidget(self.recursive)
 
-    def _build_options(self, models: list[ModelInfo], model: str | None, sigma: float | None, strength: float) -> None:
+    def _build_options(self, models: list[ModelInfo], model: str | None, sigma: float | None, strength: float,
+                       ensemble: int) -> None:
         self.options_group = QGroupBox("Output and options")
         self.output_edit = QLineEdit(settings.read("batch/output", "", str))
         self.output_edit.setPlaceholderText("Output folder")
@@ -125,6 +127,7 @@ class BatchDialog(JobDialog):
         self.strength_box.setRange(0, 100)
         self.strength_box.setSuffix(" %")
         self.strength_box.setValue(round(strength * 100))
+        self.quality_combo = quality_combo(ensemble)
         self.overwrite = QCheckBox("Overwrite existing outputs")
         self.overwrite.setToolTip("Off: files whose output already exists are skipped (resume a batch)")
         form = QFormLayout(self.options_group)
@@ -134,6 +137,7 @@ class BatchDialog(JobDialog):
         form.addRow("Model", self.model_combo)
         form.addRow("Noise level", sigma_row)
         form.addRow("Strength", self.strength_box)
+        form.addRow("Quality", self.quality_combo)
         form.addRow(self.overwrite)
 
     def _build_queue(self) -> None:
@@ -195,6 +199,7 @@ class BatchDialog(JobDialog):
             sigma=None if self.auto_sigma.isChecked() else self.sigma_box.value(),
             strength=self.strength_box.value() / 100.0,
             device=self.device,
+            ensemble=int(self.quality_combo.currentData()),
             recursive=self.recursive.isChecked(),
             suffix=self.suffix_edit.text(),
             format=str(self.format_combo.currentData()),

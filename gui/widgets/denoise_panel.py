@@ -1,4 +1,4 @@
-"""The denoise panel: model, noise level, strength, device, tile size, Preview region and Denoise."""
+"""The denoise panel: model, noise level, strength, quality passes, device, tile size, Preview region and Denoise."""
 
 from __future__ import annotations
 
@@ -21,6 +21,12 @@ from denoiser.checkpoint import ModelInfo
 from denoiser.device import available_devices
 
 MAX_SIGMA = 75
+QUALITY_CHOICES = (  # (label, self-ensemble passes); see denoiser.ensemble
+    ("Standard", 1),
+    ("Better · 2 passes (2× time)", 2),
+    ("High · 4 passes (4× time)", 4),
+    ("Best · 8 passes (8× time)", 8),
+)
 
 
 def model_tooltip(info: ModelInfo) -> str:
@@ -32,6 +38,17 @@ def model_tooltip(info: ModelInfo) -> str:
     if info.metrics.get("val_psnr") is not None:
         lines.append(f"validation PSNR: {float(info.metrics['val_psnr']):.2f} dB")
     return "<br>".join(lines)
+
+
+def quality_combo(passes: int = 1) -> QComboBox:
+    """The Quality choice: how many flipped/turned passes of the model are averaged."""
+    combo = QComboBox()
+    for label, n in QUALITY_CHOICES:
+        combo.addItem(label, n)
+    combo.setCurrentIndex(max(0, combo.findData(passes)))
+    combo.setToolTip("Average the model over mirrored and rotated copies of the image: "
+                     "up to 0.1–0.2 dB cleaner at 8 passes, at that many times the time")
+    return combo
 
 
 def slider(minimum: int, maximum: int, value: int, tip: str) -> QSlider:
@@ -80,6 +97,7 @@ class DenoisePanel(QGroupBox):
         strength_row.addWidget(self.strength_label)
         self.strength_slider.valueChanged.connect(self._strength_moved)
 
+        self.quality_combo = quality_combo()
         self.device_combo = QComboBox()
         self.device_combo.addItem("Auto", "auto")
         for dev in available_devices():
@@ -111,6 +129,7 @@ class DenoisePanel(QGroupBox):
         form.addRow("Noise level", sigma_row)
         form.addRow("", self.sigma_label)
         form.addRow("Strength", strength_row)
+        form.addRow("Quality", self.quality_combo)
         form.addRow("Device", self.device_combo)
         form.addRow("Tile size", self.tile_box)
         layout = QVBoxLayout(self)
@@ -183,6 +202,14 @@ class DenoisePanel(QGroupBox):
     def _strength_moved(self, value: int) -> None:
         self.strength_label.setText(f"{value} %")
         self.strength_changed.emit(value / 100.0)
+
+    def ensemble(self) -> int:
+        """Self-ensemble passes chosen under Quality (1 = standard)."""
+        return int(self.quality_combo.currentData())
+
+    def set_ensemble(self, passes: int) -> None:
+        """Select the Quality entry with `passes` passes (standard if there is none)."""
+        self.quality_combo.setCurrentIndex(max(0, self.quality_combo.findData(passes)))
 
     def device(self) -> str:
         """'auto', 'cpu' or 'cuda'."""

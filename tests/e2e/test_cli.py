@@ -101,3 +101,20 @@ def test_read_only_output_folder(tmp_path, models_dir):
                   env={"DENOISER_MODELS_DIR": str(models_dir)})
     assert res.returncode == 1 and "1 failed" in res.stderr
     assert Path(blocker).read_text() == "file, not a folder"
+
+
+def test_ensemble_flag_improves_eval_and_denoises_files(tmp_path, models_dir, capsys):
+    set12 = shared_data("test", "Set12")
+    gray = str(REPO / "resources" / "models" / "gaussian-gray.pt")
+    scores = {}
+    for n in ("1", "8"):
+        capsys.readouterr()
+        assert main(["eval", str(set12), "--model", gray, "--sigma", "25", "--limit", "1", "--ensemble", n, "--json", "-q"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["ensemble"] == int(n)
+        scores[n] = report["rows"][0]["psnr"]
+    assert scores["8"] > scores["1"] + 0.03
+    assert main(["denoise", str(set12 / "01.png"), "-o", str(tmp_path / "out.png"), "--ensemble", "4", "-q"]) == 0
+    assert load_image(tmp_path / "out.png").data.shape == (256, 256, 1)
+    bad = run_cli("denoise", str(set12 / "01.png"), "-o", str(tmp_path / "x.png"), "--ensemble", "3")
+    assert bad.returncode == 2 and "--ensemble" in bad.stderr and not (tmp_path / "x.png").exists()

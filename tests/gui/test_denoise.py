@@ -105,6 +105,32 @@ def test_manual_sigma_reaches_the_model(qtbot, opened) -> None:
     assert "σ 40.0 (manual)" in panel.info_label.text()
 
 
+def test_quality_passes_reach_denoise_preview_and_batch(qtbot, opened, darken_model, monkeypatch) -> None:
+    from gui import settings
+
+    win, panel = opened, opened.denoise_panel
+    win.refresh_models(darken_model)
+    passes = []
+    real = jobs.denoise_array
+    monkeypatch.setattr(jobs, "denoise_array", lambda *a, **k: (passes.append(k["ensemble"]), real(*a, **k))[1])
+    assert panel.ensemble() == 1 and panel.quality_combo.count() == 4
+    panel.quality_combo.setCurrentIndex(panel.quality_combo.findData(8))
+    assert settings.read("denoise/ensemble", 1, int) == 8
+    qtbot.mouseClick(panel.denoise_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, win)
+    assert " · 8 passes · " in panel.info_label.text()
+    np.testing.assert_allclose(win.doc.result(), win.doc.source - 0.1, atol=1e-4)  # the same model, averaged
+    qtbot.mouseClick(panel.preview_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, win)
+    assert passes == [8, 8]
+    dialog = win.open_batch()
+    assert dialog.quality_combo.currentData() == 8
+    dialog.quality_combo.setCurrentIndex(dialog.quality_combo.findData(2))
+    dialog.output_edit.setText(str(win.doc.image.path.parent / "out"))
+    assert dialog.options().ensemble == 2
+    dialog.close()
+
+
 def test_preview_region_denoises_only_the_visible_area(qtbot, window, darken_model, tmp_path: Path,
                                                        monkeypatch) -> None:
     win = window

@@ -1,0 +1,30 @@
+"""The quality benchmark's partial runs: a variant on some sets, merged into the stored results."""
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO, shared_data
+
+
+def run_quality(out, *args: str) -> dict:
+    proc = subprocess.run([sys.executable, "bench/quality.py", "--out", str(out), "--limit", "1", "--no-real", *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads((out / "quality.json").read_text())
+
+
+def test_ensemble_cells_merge_into_earlier_results(tmp_path):
+    shared_data("test", "Set12")
+    first = run_quality(tmp_path, "--sets", "Set12", "--variants", "given")
+    assert list(first["synthetic"]) == ["given"] and "real" not in first
+    merged = run_quality(tmp_path, "--sets", "Set12", "--variants", "ensemble", "--merge")
+    given, ens = merged["synthetic"]["given"]["Set12"], merged["synthetic"]["ensemble"]["Set12"]
+    assert given == first["synthetic"]["given"]["Set12"]
+    for sigma in ("15", "25", "50"):
+        assert ens[sigma]["psnr"] > given[sigma]["psnr"]
+    md = (tmp_path / "quality.md").read_text()
+    assert "ours ×8 self-ensemble" in md and "| **ours, σ given** | " in md and " | – | " in md
+    bad = subprocess.run([sys.executable, "bench/quality.py", "--out", str(tmp_path), "--sets", "Set13"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "Set13" in bad.stderr
