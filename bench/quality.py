@@ -167,13 +167,16 @@ def rni6_sheet(models: dict[str, object], path: Path) -> None:
 
 
 def merge(old: dict, new: dict) -> dict:
-    """`old` results with `new`'s entries in their place: set by set for the synthetic variants, set by set
-    for the real sets; the model names and timing of `new`."""
+    """`old` results with `new`'s entries in their place: set by set for the synthetic variants, method by
+    method within each real set (so a run with --no-bm3d keeps the stored CBM3D anchor); the model names
+    and timing of `new`."""
     out = {**old, **{k: v for k, v in new.items() if k not in ("synthetic", "real")}}
-    out["synthetic"] = {v: dict(old.get("synthetic", {}).get(v, {})) for v in old.get("synthetic", {})}
+    out["synthetic"] = {v: dict(sets) for v, sets in old.get("synthetic", {}).items()}
     for variant, sets in new.get("synthetic", {}).items():
         out["synthetic"].setdefault(variant, {}).update(sets)
-    out["real"] = {**old.get("real", {}), **new.get("real", {})}
+    out["real"] = {name: dict(methods) for name, methods in old.get("real", {}).items()}
+    for name, methods in new.get("real", {}).items():
+        out["real"].setdefault(name, {}).update(methods)
     return out
 
 
@@ -196,7 +199,8 @@ def markdown(res: dict, labels: dict[str, str] = VARIANT_LABELS) -> str:
         lines.append("| ours | " + " | ".join(" / ".join(f"{v[s][str(sig)]['ssim']:.4f}" for sig in SIGMAS)
                                               if s in v else "–" for s in SETS) + " |")
     if res.get("real"):
-        models = [k for k in next(iter(res["real"].values())) if k not in ("images", "noisy")]
+        methods = [k for k in next(iter(res["real"].values())) if k not in ("images", "noisy")]
+        models = sorted(methods, key=lambda k: "(ours)" not in k)  # ours first, anchors after
         lines += ["", "Real camera noise (`test/real`, PSNR / SSIM, blind):", "",
                   "| set | images | noisy input | " + " | ".join(models) + " |", "|---|---|---|" + "---|" * len(models)]
         for name, d in res["real"].items():

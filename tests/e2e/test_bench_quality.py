@@ -28,3 +28,22 @@ def test_ensemble_cells_merge_into_earlier_results(tmp_path):
     bad = subprocess.run([sys.executable, "bench/quality.py", "--out", str(tmp_path), "--sets", "Set13"],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Set13" in bad.stderr
+
+
+def test_merge_replaces_only_what_the_new_run_measured():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("quality_bench", REPO / "bench" / "quality.py")
+    quality = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quality)
+    old = {"models": {"color": "a.pt"}, "seconds": 9,
+           "synthetic": {"given": {"Set12": {"15": 1}, "Kodak24": {"15": 2}}},
+           "real": {"SIDD": {"images": 10, "noisy": 3, "photo (ours)": 4, "CBM3D, σ tuned": 5}}}
+    new = {"models": {"color": "b.pt"}, "seconds": 1,
+           "synthetic": {"given": {"Kodak24": {"15": 7}}, "ensemble": {"Kodak24": {"15": 8}}},
+           "real": {"SIDD": {"images": 10, "noisy": 3, "photo (ours)": 6, "photo ×8 (ours)": 7}}}
+    merged = quality.merge(old, new)
+    assert merged["models"] == {"color": "b.pt"} and merged["seconds"] == 1
+    assert merged["synthetic"] == {"given": {"Set12": {"15": 1}, "Kodak24": {"15": 7}}, "ensemble": {"Kodak24": {"15": 8}}}
+    assert merged["real"]["SIDD"] == {"images": 10, "noisy": 3, "photo (ours)": 6, "CBM3D, σ tuned": 5, "photo ×8 (ours)": 7}
+    assert old["synthetic"]["given"]["Kodak24"] == {"15": 2}  # the stored results are not modified in place
