@@ -57,10 +57,13 @@ def main() -> None:
         win.grab().save(str(path))
         img = Image.open(path).convert("RGB")
         img.save(path, optimize=True)
-        colours = 256
-        while path.stat().st_size > 990_000 and colours >= 32:
-            img.quantize(colors=colours, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(path, optimize=True)
-            colours //= 2
+        # Over the size budget: fewer colours, dithered first so smooth skies do not turn into bands.
+        tries = [(n, dither) for dither in (Image.Dither.FLOYDSTEINBERG, Image.Dither.NONE) for n in (256, 128, 64, 32)]
+        for colours, dither in tries:
+            if path.stat().st_size <= 990_000:
+                break
+            palette = img.quantize(colors=colours, method=Image.Quantize.FASTOCTREE)
+            img.quantize(palette=palette, dither=dither).save(path, optimize=True)  # dithering needs a palette
         print(path, path.stat().st_size)
 
     pump(limit=0.5)
