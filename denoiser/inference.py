@@ -254,8 +254,10 @@ def denoise_array(
                         yk = one_pass(net, x, s.expand(x.shape[0]), turns, mirror).float()
                     y = yk if y is None else y.add_(yk)
                     if k + 1 < ensemble:  # a pass is a step too: cancel and progress stay responsive
-                        yield Progress(done + len(batch) * (k + 1) / ensemble, total,
-                                       f"tile {done + 1}/{total}, pass {k + 2}/{ensemble}")
+                        first, last = done + 1, done + len(batch)
+                        tiles = f"tile {first}" if first == last else f"tiles {first}–{last}"
+                        yield Progress(done + (k + 1) / ensemble, total,  # within the batch's first tile: monotone
+                                       f"{tiles}/{total}, pass {k + 2}/{ensemble}")
                 if ensemble > 1:
                     y = y.div_(ensemble)
                 if replicate:

@@ -83,6 +83,10 @@ def test_every_pass_is_a_progress_step_so_cancel_need_not_wait_for_the_tile(rng)
     fractions = [e.fraction for e in events]
     assert len(events) == 4 * res.tiles and fractions == sorted(fractions) and fractions[-1] == 1.0
     assert events[0].message == f"tile 1/{res.tiles}, pass 2/4" and events[0].fraction == pytest.approx(0.25 / res.tiles)
+    batched = []
+    drain(denoise_array(img, net, sigma=10, tile=96, ensemble=4, tiles_per_batch=4), batched.append)
+    done = [e.done for e in batched]
+    assert done == sorted(done) and done[-1] == res.tiles and batched[0].message.startswith("tiles 1–4/")
     calls = []
 
     class Counting(torch.nn.Module):
