@@ -48,18 +48,3 @@ def one_pass(
         return net(x, sigma)
     return inverse(net(forward(x, turns, mirror).contiguous(memory_format=torch.channels_last), sigma), turns, mirror)
 
-
-def ensemble_forward(
-    net: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, sigma: torch.Tensor, passes: int = 1
-) -> torch.Tensor:
-    """The mean of `net` over the first `passes` transforms of the batch `x`, each mapped back.
-
-    The sum is kept in float32 whatever the autocast precision of the passes.
-    """
-    check_ensemble(passes)
-    if passes == 1:
-        return net(x, sigma)
-    total = one_pass(net, x, sigma, *TRANSFORMS[0]).float()
-    for turns, mirror in TRANSFORMS[1:passes]:
-        total.add_(one_pass(net, x, sigma, turns, mirror).float())
-    return total.div_(passes)

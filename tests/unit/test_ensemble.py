@@ -8,7 +8,7 @@ import torch
 
 from denoiser.archs import build_arch
 from denoiser.checkpoint import load_model
-from denoiser.ensemble import ENSEMBLE_SIZES, TRANSFORMS, check_ensemble, ensemble_forward, forward, inverse
+from denoiser.ensemble import ENSEMBLE_SIZES, TRANSFORMS, check_ensemble, forward, inverse
 from denoiser.evaluate import load_clean, noisy_version, to_8bit
 from denoiser.inference import denoise, denoise_array
 from denoiser.metrics import psnr
@@ -39,17 +39,22 @@ def test_only_the_offered_sizes_are_accepted() -> None:
 def test_eight_passes_make_any_network_equivariant_to_flips_and_turns() -> None:
     torch.manual_seed(0)
     net = build_arch("unet", channels=[8, 16], blocks=1, bottleneck_blocks=1).eval()
-    x = torch.rand(1, 3, 32, 32)
-    s = torch.full((1,), 0.1)
-    with torch.no_grad():
-        plain_flip = net(torch.flip(x, (3,)), s)
-        assert not torch.allclose(torch.flip(net(x, s), (3,)), plain_flip, atol=1e-4)  # the net alone is not
-        ens = ensemble_forward(net, x, s, 8)
-        for turns, mirror in TRANSFORMS:
-            moved = ensemble_forward(net, forward(x, turns, mirror), s, 8)
-            torch.testing.assert_close(moved, forward(ens, turns, mirror), atol=1e-5, rtol=0)
-        manual = sum(inverse(net(forward(x, t, m), s), t, m) for t, m in TRANSFORMS[:2]) / 2
-        torch.testing.assert_close(ensemble_forward(net, x, s, 2), manual, atol=1e-6, rtol=0)
+    x = torch.rand(1, 3, 64, 64)
+
+    def run(batch: torch.Tensor, passes: int) -> torch.Tensor:
+        """The engine's whole-image call (one tile) on a (1, 3, H, W) batch, as a batch again."""
+        image = batch[0].permute(1, 2, 0).numpy()
+        res = drain(denoise_array(image, net, sigma=25.5, tile=4096, device="cpu", precision="fp32", ensemble=passes))
+        return torch.from_numpy(res.image).permute(2, 0, 1)[None]
+
+    mirrored = torch.flip(x, (3,))
+    assert not torch.allclose(torch.flip(run(x, 1), (3,)), run(mirrored, 1), atol=1e-4)  # the net alone is not
+    ens = run(x, 8)
+    for turns, mirror in TRANSFORMS:
+        moved = run(forward(x, turns, mirror), 8)
+        torch.testing.assert_close(moved, forward(ens, turns, mirror), atol=1e-5, rtol=0)
+    manual = sum(inverse(run(forward(x, t, m), 1), t, m) for t, m in TRANSFORMS[:2]) / 2
+    torch.testing.assert_close(run(x, 2), manual, atol=1e-6, rtol=0)
 
 
 def test_tiled_ensemble_matches_untiled_on_a_non_square_image(rng) -> None:
