@@ -180,6 +180,11 @@ def merge(old: dict, new: dict) -> dict:
     return out
 
 
+def real_column_order(method: str) -> tuple[bool, bool, str]:
+    """Our methods before the anchors; `photo` and its ensemble first among ours, whatever order a merge left."""
+    return "(ours)" not in method, not method.startswith("photo "), method
+
+
 def markdown(res: dict, labels: dict[str, str] = VARIANT_LABELS) -> str:
     """The README's tables from results whose σ keys are strings (as JSON stores them)."""
     lines = ["| method | Set12 σ15/25/50 | BSD68 σ15/25/50 | CBSD68 σ15/25/50 | Kodak24 σ15/25/50 |", "|---|---|---|---|---|"]
@@ -200,7 +205,7 @@ def markdown(res: dict, labels: dict[str, str] = VARIANT_LABELS) -> str:
                                               if s in v else "–" for s in SETS) + " |")
     if res.get("real"):
         methods = [k for k in next(iter(res["real"].values())) if k not in ("images", "noisy")]
-        models = sorted(methods, key=lambda k: "(ours)" not in k)  # ours first, anchors after
+        models = sorted(methods, key=real_column_order)
         lines += ["", "Real camera noise (`test/real`, PSNR / SSIM, blind):", "",
                   "| set | images | noisy input | " + " | ".join(models) + " |", "|---|---|---|" + "---|" * len(models)]
         for name, d in res["real"].items():
@@ -229,6 +234,11 @@ def main() -> None:
     unknown = [v for v in variants if v not in VARIANT_LABELS] + [s for s in sets if s not in SETS]
     if unknown:
         ap.error(f"unknown variant or set: {', '.join(unknown)}")
+    target = args.out / "quality.json"
+    stored = json.loads(target.read_text()) if args.merge and target.exists() else None
+    if stored is not None and stored.get("limit") != args.limit:
+        ap.error(f"{target} holds results on {stored.get('limit') or 'all'} images per set and this run "
+                 f"uses {args.limit or 'all'}: merging would mix them")
     if args.threads:
         torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -236,6 +246,7 @@ def main() -> None:
     start = time.time()
     res = {
         "models": {"color": str(color.info.path.name), "gray": str(gray.info.path.name)},
+        "limit": args.limit,
         "synthetic": synthetic({False: color, True: gray}, args.limit, variants, sets),
     }
     if not args.no_real:
@@ -247,9 +258,8 @@ def main() -> None:
         rni6_sheet({"photo": photo, "gray": gray}, args.sheet)
     res["seconds"] = round(time.time() - start, 1)
     res = json.loads(json.dumps(res))  # σ keys as strings, as in a stored file
-    target = args.out / "quality.json"
-    if args.merge and target.exists():
-        res = merge(json.loads(target.read_text()), res)
+    if stored is not None:
+        res = merge(stored, res)
     write_atomic(target, json.dumps(res, indent=2))
     write_atomic(args.out / "quality.md", markdown(res))
     print(markdown(res))

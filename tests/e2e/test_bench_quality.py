@@ -1,10 +1,22 @@
 """The quality benchmark's partial runs: a variant on some sets, merged into the stored results."""
 
+import importlib.util
 import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO, shared_data
+
+
+@pytest.fixture(scope="module")
+def quality():
+    """bench/quality.py as a module (bench/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("quality_bench", REPO / "bench" / "quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_quality(out, *args: str) -> dict:
@@ -28,14 +40,13 @@ def test_ensemble_cells_merge_into_earlier_results(tmp_path):
     bad = subprocess.run([sys.executable, "bench/quality.py", "--out", str(tmp_path), "--sets", "Set13"],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Set13" in bad.stderr
+    mixed = subprocess.run([sys.executable, "bench/quality.py", "--out", str(tmp_path), "--sets", "Set12", "--merge"],
+                           cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert mixed.returncode == 2 and "1 images per set" in mixed.stderr and "would mix" in mixed.stderr
+    assert json.loads((tmp_path / "quality.json").read_text()) == merged
 
 
-def test_merge_replaces_only_what_the_new_run_measured():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("quality_bench", REPO / "bench" / "quality.py")
-    quality = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(quality)
+def test_merge_replaces_only_what_the_new_run_measured(quality):
     old = {"models": {"color": "a.pt"}, "seconds": 9,
            "synthetic": {"given": {"Set12": {"15": 1}, "Kodak24": {"15": 2}}},
            "real": {"SIDD": {"images": 10, "noisy": 3, "photo (ours)": 4, "CBM3D, σ tuned": 5}}}
@@ -47,3 +58,12 @@ def test_merge_replaces_only_what_the_new_run_measured():
     assert merged["synthetic"] == {"given": {"Set12": {"15": 1}, "Kodak24": {"15": 7}}, "ensemble": {"Kodak24": {"15": 8}}}
     assert merged["real"]["SIDD"] == {"images": 10, "noisy": 3, "photo (ours)": 6, "CBM3D, σ tuned": 5, "photo ×8 (ours)": 7}
     assert old["synthetic"]["given"]["Kodak24"] == {"15": 2}  # the stored results are not modified in place
+
+
+def test_real_table_puts_photo_and_its_ensemble_first(quality):
+    cell = {"psnr": 40.0, "ssim": 0.9}
+    res = {"synthetic": {}, "real": {"SIDD": {"images": 2, "noisy": cell, "gaussian-color (ours)": cell,
+                                              "CBM3D, σ tuned": cell, "photo (ours)": cell, "photo ×8 (ours)": cell}}}
+    header = next(line for line in quality.markdown(res).splitlines() if line.startswith("| set |"))
+    assert header == ("| set | images | noisy input | photo (ours) | photo ×8 (ours) | gaussian-color (ours) "
+                      "| CBM3D, σ tuned |")

@@ -131,6 +131,17 @@ def test_quality_passes_reach_denoise_preview_and_batch(qtbot, opened, darken_mo
     dialog.close()
 
 
+def test_quality_choice_is_restored_in_a_new_window(qtbot, window) -> None:
+    from gui.main_window import MainWindow
+
+    window.denoise_panel.quality_combo.setCurrentIndex(window.denoise_panel.quality_combo.findData(4))
+    again = MainWindow()
+    qtbot.addWidget(again)
+    assert again.denoise_panel.ensemble() == 4
+    assert again.denoise_panel.quality_combo.currentData() == 4
+    again.close()
+
+
 def test_preview_region_denoises_only_the_visible_area(qtbot, window, darken_model, tmp_path: Path,
                                                        monkeypatch) -> None:
     win = window
