@@ -7,6 +7,7 @@ file. The CLI and the GUI's batch dialog both drain `run_batch`.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -14,10 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from denoiser.checkpoint import LoadedModel, load_model, resolve_model
+from denoiser.checkpoint import LoadedModel, load_model, read_info, resolve_model
 from denoiser.data import find_images
 from denoiser.errors import DenoiserError
-from denoiser.imageio import SUPPORTED_EXTENSIONS, load_image, native_pixels, output_format_for, save_image
+from denoiser.imageio import (
+    FORMAT_BIT_DEPTHS,
+    SUPPORTED_EXTENSIONS,
+    load_image,
+    native_pixels,
+    output_format_for,
+    save_image,
+)
 from denoiser.inference import blend_strength, denoise_array, unit_float
 from denoiser.progress import Progress, ProgressGen
 
@@ -90,11 +98,38 @@ def _out_name(src: Path, fmt: str, suffix: str) -> str:
     return f"{src.stem}{suffix}{ext}"
 
 
+def check_options(opts: BatchOptions) -> None:
+    """Refuse options that would fail every file (unknown model or format, a depth the format cannot hold,
+    a bad quality) before any work starts; raises ValueError or a DenoiserError with the reason."""
+    if opts.format != "same" and opts.format not in FORMAT_EXTENSIONS:
+        raise ValueError(f"unknown output format '{opts.format}' (same, {', '.join(FORMAT_EXTENSIONS)})")
+    if not 1 <= int(opts.quality) <= 100:
+        raise ValueError(f"quality must be between 1 and 100, got {opts.quality}")
+    if opts.format != "same":
+        _check_depth(opts.format, opts.bit_depth)
+    read_info(resolve_model(opts.model, 3))
+
+
+def _check_depth(fmt: str, bit_depth: int | None) -> None:
+    allowed = FORMAT_BIT_DEPTHS[fmt]
+    if bit_depth is not None and bit_depth not in allowed:
+        supported = "/".join(str(d) for d in allowed)
+        raise ValueError(f"{fmt.upper()} cannot store {bit_depth}-bit images (only {supported}-bit)")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return folder in path.parents
+
+
 def plan_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> list[tuple[Path, Path | None, str]]:
-    """(input, output, problem) for every input image; `problem` is non-empty for inputs that fail early."""
+    """(input, output, problem) for every input image; `problem` is non-empty for inputs that fail early.
+
+    An output folder inside an input folder is not scanned (a rerun would denoise its own outputs), and
+    when two inputs would write the same file (photo.jpg and photo.tif to PNG) the later one fails."""
     if opts.format != "same" and opts.format not in FORMAT_EXTENSIONS:
         raise ValueError(f"unknown output format '{opts.format}' (same, {', '.join(FORMAT_EXTENSIONS)})")
     out = Path(opts.output)
+    out_abs = out.resolve()
     plan: list[tuple[Path, Path | None, str]] = []
     single_file = (
         len(inputs) == 1 and Path(inputs[0]).is_file() and out.suffix.lower() in SUPPORTED_EXTENSIONS and not out.is_dir()
@@ -105,13 +140,31 @@ def plan_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> list[tuple[P
             plan.append((p, None, "no such file or folder"))
         elif p.is_dir():
             for f in find_images([p], opts.recursive):
+                if out_abs != p.resolve() and _inside(f.resolve(), out_abs):
+                    continue
                 rel = f.relative_to(p).parent
                 plan.append((f, out / rel / _out_name(f, opts.format, opts.suffix), ""))
         elif single_file:
             plan.append((p, out, ""))
         else:
             plan.append((p, out / _out_name(p, opts.format, opts.suffix), ""))
-    return plan
+    return _mark_clashes(plan)
+
+
+def _mark_clashes(plan: list[tuple[Path, Path | None, str]]) -> list[tuple[Path, Path | None, str]]:
+    """Give every input after the first that maps to an already planned output a problem instead."""
+    first: dict[str, Path] = {}
+    marked = []
+    for src, dst, problem in plan:
+        if dst is not None and not problem:
+            key = os.path.normcase(str(dst.resolve()))
+            if key in first:
+                problem = (f"its output {dst.name} is also the output of {first[key]}; "
+                           "use a suffix or another format, or run them separately")
+            else:
+                first[key] = src
+        marked.append((src, dst, problem))
+    return marked
 
 
 def run_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> ProgressGen[BatchSummary]:
@@ -130,6 +183,7 @@ def run_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> ProgressGen[B
                 result.status, result.reason = "skipped", "output exists (use overwrite to replace it)"
             else:
                 try:
+                    _check_depth(output_format_for(dst), opts.bit_depth)
                     img = load_image(src)
                     # 8/16-bit files are denoised from their integer pixels, so the float copy can go:
                     # a 50-megapixel photo then needs a quarter of its memory while the tiles run.

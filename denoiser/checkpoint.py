@@ -124,8 +124,9 @@ def _read(path: Path) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ModelNotFoundError(f"checkpoint '{path}' does not exist") from None
-    except Exception as exc:  # corrupt or foreign file
-        raise CheckpointError(f"'{path}' is not a readable Denoiser Studio checkpoint: {exc}") from exc
+    except Exception as exc:  # corrupt or foreign file: PyTorch's own message can run to a page
+        raise CheckpointError(f"'{path}' is not a readable Denoiser Studio checkpoint: the file is corrupt or "
+                              f"not a model ({type(exc).__name__})") from exc
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"'{path}' is not a Denoiser Studio checkpoint (no format_version)")
     if payload["format_version"] > FORMAT_VERSION:

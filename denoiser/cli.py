@@ -51,11 +51,14 @@ def _pair(text: str) -> tuple[float, float]:
     return a, b
 
 
-def _float_list(text: str) -> list[float]:
+def _sigma_list(text: str) -> list[float]:
     try:
-        return [float(v) for v in text.split(",") if v]
+        values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas, not '{text}'") from None
+    if not values or not all(0 <= v <= 255 for v in values):
+        raise argparse.ArgumentTypeError(f"expected one or more σ within 0–255 separated by commas, not '{text}'")
+    return values
 
 
 def _bar(total: float, desc: str, quiet: bool = False) -> Any:
@@ -98,7 +101,7 @@ def _check_device(args: argparse.Namespace) -> None:
 
 
 def cmd_denoise(args: argparse.Namespace) -> int:
-    from denoiser.batch import BatchOptions, run_batch
+    from denoiser.batch import BatchOptions, check_options, run_batch
 
     _check_device(args)
 
@@ -118,6 +121,10 @@ def cmd_denoise(args: argparse.Namespace) -> int:
         quality=args.quality,
         overwrite=args.overwrite,
     )
+    try:
+        check_options(opts)
+    except (ValueError, DenoiserError) as exc:
+        raise UsageError(str(exc)) from None
     summary = drain_with_bar(run_batch(args.inputs, opts), "denoise", args.quiet)
     for r in summary.results:
         if r.status == "done":
@@ -132,9 +139,8 @@ def cmd_denoise(args: argparse.Namespace) -> int:
 
 
 def cmd_add_noise(args: argparse.Namespace) -> int:
-    from denoiser.batch import FORMAT_EXTENSIONS
-    from denoiser.data import find_images
-    from denoiser.imageio import SUPPORTED_EXTENSIONS, load_image, save_image
+    from denoiser.batch import BatchOptions, plan_batch
+    from denoiser.imageio import load_image, save_image
     from denoiser.noise import add_noise, get_noise_model
 
     model = get_noise_model(args.noise)
@@ -143,16 +149,14 @@ def cmd_add_noise(args: argparse.Namespace) -> int:
         model.resolve(params)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    out = Path(args.output)
-    files = []
-    for item in args.inputs:
-        p = Path(item)
-        files += find_images([p], args.recursive) if p.is_dir() else [p]
-    single = len(files) == 1 and out.suffix.lower() in SUPPORTED_EXTENSIONS
+    # The same output layout as `denoise`: the tree mirrored, clashing names and the output folder caught.
+    plan = plan_batch(args.inputs, BatchOptions(output=Path(args.output), recursive=args.recursive,
+                                                suffix=args.suffix, format=args.format))
     failed = 0
-    for i, f in enumerate(files):
-        dst = out if single else out / f"{f.stem}{args.suffix}{FORMAT_EXTENSIONS[args.format]}"
+    for i, (f, dst, problem) in enumerate(plan):
         try:
+            if problem or dst is None:
+                raise DenoiserError(problem)
             if dst.exists() and dst.resolve() == f.resolve():
                 raise DenoiserError("the output would overwrite the input")
             if dst.exists() and not args.overwrite:
@@ -161,13 +165,14 @@ def cmd_add_noise(args: argparse.Namespace) -> int:
             img = load_image(f)
             seed = args.seed + i if args.seed is not None else None
             noisy = add_noise(img.data, args.noise, seed=seed, clip=True, **params)
-            fmt = None if single else args.format
-            save_image(img.with_data(noisy), dst, format=fmt, bit_depth=8 if args.quantize else None)
+            save_image(img.with_data(noisy), dst, bit_depth=8 if args.quantize else None)
             print(f"{f} -> {dst}")
         except (DenoiserError, OSError, ValueError) as exc:
             failed += 1
             print(f"failed: {f}: {exc}", file=sys.stderr)
-    return EXIT_FAILED if failed or not files else EXIT_OK
+    if not plan:
+        print("no input images found", file=sys.stderr)
+    return EXIT_FAILED if failed or not plan else EXIT_OK
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
@@ -197,18 +202,39 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not files:
         print(f"no images in {args.clean_dir}", file=sys.stderr)
         return EXIT_FAILED
-    gray = load_image(files[0]).channels == 1 if not args.color else False
+    gray = False
+    if not args.color:
+        for f in files:
+            try:
+                gray = load_image(f).channels == 1
+                break
+            except DenoiserError:
+                continue
     loaded = load_model(args.model, 1 if gray else 3)
+    skipped: list[str] = []
+
+    def noting_skips(gen: Any) -> Any:
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            if "skipped" in ev.data:
+                skipped.append(f"{ev.data['skipped']}: {ev.data['reason']}")
+            yield ev
 
     def run(noisy: Any, sigma: float | None) -> Any:
         return denoise(noisy, loaded, sigma=sigma, tile=args.tile, device=args.device, precision=args.precision,
                        ensemble=args.ensemble).image
 
     rows = drain_with_bar(
-        evaluate_set(args.clean_dir, run, args.sigma, gray=gray, blind=args.blind, clip=args.clip, limit=args.limit),
+        noting_skips(evaluate_set(args.clean_dir, run, args.sigma, gray=gray, blind=args.blind, clip=args.clip,
+                                  limit=args.limit)),
         "eval",
         args.quiet,
     )
+    for line in dict.fromkeys(skipped):
+        print(f"skipped (left out of the means): {line}", file=sys.stderr)
     if args.json:
         print(json.dumps({"model": str(loaded.info.path), "set": str(args.clean_dir), "blind": args.blind,
                           "clip": args.clip, "ensemble": args.ensemble, "rows": [asdict(r) for r in rows]}, indent=2))
@@ -218,7 +244,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"{f', {args.ensemble} passes' if args.ensemble > 1 else ''})")
         for r in rows:
             print(f"{r.sigma:5g} {r.noisy_psnr:11.2f} {r.noisy_ssim:11.4f} {r.psnr:8.2f} {r.ssim:8.4f}")
-    return EXIT_OK
+    return EXIT_FAILED if skipped else EXIT_OK
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -248,10 +274,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from denoiser.losses import LossConfig
     from denoiser.train import NoiseConfig, TrainConfig, state_path, train
 
-    arch_config = json.loads(args.arch_config) if args.arch_config else {}
-    if args.config:
-        file_cfg = json.loads(Path(args.config).read_text())
-        arch_config = {**file_cfg.get("arch_config", {}), **arch_config}
+    arch_config = _train_arch_config(args)
     noise = NoiseConfig(
         name=args.noise,
         sigma_range=args.sigma_range,
@@ -282,6 +305,35 @@ def cmd_train(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(f"saved {out}")
     return EXIT_OK
+
+
+def _train_arch_config(args: argparse.Namespace) -> dict[str, Any]:
+    """--arch-config over --config's arch_config, checked by building the network once (usage errors)."""
+    from denoiser.archs import build_arch
+
+    def parse(text: str, what: str) -> dict[str, Any]:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{what} is not valid JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise UsageError(f"{what} must be a JSON object")
+        return value
+
+    arch_config = parse(args.arch_config, "--arch-config") if args.arch_config else {}
+    if args.config:
+        try:
+            text = Path(args.config).read_text()
+        except OSError as exc:
+            raise UsageError(f"cannot read --config {args.config}: {exc.strerror or exc}") from None
+        arch_config = {**parse(text, f"--config {args.config}").get("arch_config", {}), **arch_config}
+    try:
+        net = build_arch(args.arch, **{"in_channels": args.channels, **arch_config})
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"cannot build --arch {args.arch} with {arch_config or 'its defaults'}: {exc}") from None
+    if args.patch % max(1, net.size_multiple):
+        raise UsageError(f"--patch must be a multiple of {net.size_multiple} for this architecture, not {args.patch}")
+    return arch_config
 
 
 def _positive(kind: type) -> Any:
@@ -418,12 +470,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("eval", help="PSNR/SSIM of a model on a folder of clean images with seeded Gaussian noise")
     v.add_argument("clean_dir", metavar="CLEAN_DIR")
-    v.add_argument("--sigma", type=_float_list, default=[15.0, 25.0, 50.0], help="comma-separated σ list (default 15,25,50)")
+    v.add_argument("--sigma", type=_sigma_list, default=[15.0, 25.0, 50.0], help="comma-separated σ list (default 15,25,50)")
     v.add_argument("--model", default="gaussian")
     v.add_argument("--blind", action="store_true", help="estimate σ instead of giving the true one")
     v.add_argument("--clip", action="store_true", help="clip and round the noisy input to 8 bits")
     v.add_argument("--color", action="store_true", help="treat the set as colour even if the first image is gray")
-    v.add_argument("--limit", type=int, default=None, help="only the first N images")
+    v.add_argument("--limit", type=_positive(int), default=None, help="only the first N images")
     v.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     v.add_argument("--tile", type=int, default=None)
     v.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
@@ -455,10 +507,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--robustness-lambda", type=float, default=0.0, help="λ of the encoder-robustness term (0 = off)")
     t.add_argument("--sparsity-beta", type=float, default=0.0, help="β of the KL sparsity penalty (0 = off)")
     t.add_argument("--sparsity-rho", type=float, default=0.05)
-    t.add_argument("--patch", type=int, default=96)
-    t.add_argument("--batch", type=int, default=16)
-    t.add_argument("--steps", type=int, default=10000)
-    t.add_argument("--lr", type=float, default=5e-4)
+    t.add_argument("--patch", type=_positive(int), default=96)
+    t.add_argument("--batch", type=_positive(int), default=16)
+    t.add_argument("--steps", type=_positive(int), default=10000)
+    t.add_argument("--lr", type=_positive(float), default=5e-4)
     t.add_argument("--warmup", type=int, default=200, help="linear learning-rate warm-up steps")
     t.add_argument("--minutes", type=float, default=None,
                    help="stop after this much wall time; the learning rate then anneals over it")

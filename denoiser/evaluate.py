@@ -10,15 +10,26 @@ import numpy as np
 from PIL import Image as PILImage
 
 from denoiser.data import find_images
+from denoiser.errors import DenoiserError
+from denoiser.imageio import load_image
 from denoiser.metrics import psnr, ssim
 from denoiser.progress import Progress, ProgressGen
 
 
 def load_clean(path: Path, gray: bool) -> np.ndarray:
-    """A test image decoded to float64 on the 0–255 scale, 'L' for gray sets and 'RGB' for colour."""
-    with PILImage.open(path) as im:
-        a = np.asarray(im.convert("L" if gray else "RGB"), dtype=np.float64)
-    return a[..., None] if gray else a
+    """A clean image as float64 on the 0–255 scale, (H, W, 1) for gray sets and (H, W, 3) for colour.
+
+    8-bit files decode exactly as the published protocol does (PIL's 'L' or 'RGB'); 16-bit and float files
+    are scaled to 0–255 rather than clipped. An unreadable file raises ImageReadError with the reason."""
+    img = load_image(path)
+    if img.bit_depth == 8:
+        with PILImage.open(path) as im:
+            a = np.asarray(im.convert("L" if gray else "RGB"), dtype=np.float64)
+        return a[..., None] if gray else a
+    a = img.data.astype(np.float64) * 255.0
+    if gray and a.shape[2] == 3:
+        return (a @ np.array([0.299, 0.587, 0.114]))[..., None]
+    return np.repeat(a, 3, axis=2) if not gray and a.shape[2] == 1 else a
 
 
 def noisy_version(clean: np.ndarray, sigma: float, index: int, clip: bool = False) -> np.ndarray:
@@ -58,15 +69,28 @@ def evaluate_set(
     clip: bool = False,
     limit: int | None = None,
 ) -> ProgressGen[list[EvalRow]]:
-    """Score `denoiser(noisy_0_1, sigma_or_None) -> restored_0_1` on a folder of clean images."""
+    """Score `denoiser(noisy_0_1, sigma_or_None) -> restored_0_1` on a folder of clean images.
+
+    An unreadable image is left out of every σ's mean, with a progress event that names it and says why
+    (data "skipped"); the noise of the others keeps its seed (the image's index in the folder)."""
     files = sorted(find_images([folder], recursive=False), key=lambda p: p.name)[:limit]
     rows = []
     total = len(files) * len(sigmas)
     done = 0
+    unreadable: dict[Path, str] = {}
     for sigma in sigmas:
         np_, ns, mp, ms = [], [], [], []
         for i, f in enumerate(files):
-            clean = load_clean(f, gray)
+            if f in unreadable:
+                done += 1
+                continue
+            try:
+                clean = load_clean(f, gray)
+            except DenoiserError as exc:
+                unreadable[f] = str(exc)
+                done += 1
+                yield Progress(done, total, f"skipped {f.name}: {exc}", {"skipped": str(f), "reason": str(exc)})
+                continue
             noisy = noisy_version(clean, sigma, i, clip)
             out = denoiser((noisy / 255.0).astype(np.float32), None if blind else sigma) * 255.0
             np_.append(psnr(clean, to_8bit(noisy)))
@@ -75,5 +99,7 @@ def evaluate_set(
             ms.append(ssim(clean, to_8bit(out)))
             done += 1
             yield Progress(done, total, f"σ={sigma:g} {f.name}: {mp[-1]:.2f} dB")
-        rows.append(EvalRow(sigma, float(np.mean(np_)), float(np.mean(ns)), float(np.mean(mp)), float(np.mean(ms)), len(files), mp))
+        if not mp:
+            raise DenoiserError(f"no readable images in {folder}")
+        rows.append(EvalRow(sigma, float(np.mean(np_)), float(np.mean(ns)), float(np.mean(mp)), float(np.mean(ms)), len(mp), mp))
     return rows

@@ -55,6 +55,7 @@ from denoiser.train import (
     TrainConfig,
     adam_for,
     lr_at,
+    read_training_state,
     state_path,
     train,
     validate,
@@ -339,10 +340,7 @@ def _prepare(cfg: FinetuneConfig) -> _Setup:
     state = None
     steps = cfg.steps
     if cfg.resume:
-        try:
-            state = torch.load(cfg.resume, map_location="cpu", weights_only=False)
-        except FileNotFoundError:
-            raise DenoiserError(f"state file '{cfg.resume}' does not exist") from None
+        state = read_training_state(cfg.resume)
         saved_mode = state.get("finetune", {}).get("mode", "clean")
         if saved_mode != cfg.mode:
             raise DenoiserError(f"'{cfg.resume}' is the state of a {saved_mode}-mode run, not {cfg.mode}")

@@ -166,6 +166,15 @@ def unit_float(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32) * np.float32(_source_scale(image))
 
 
+def trained_sigma_max(model: LoadedModel | DenoiserNet) -> float:
+    """The highest σ an estimate may give the model: the top of its training range, never below 75 (the
+    bundled models' range; a fine-tune on a narrow range keeps its base's reach). A larger estimate, as on a
+    dithered 1-bit scan whose texture reads as σ 200, is clamped there rather than fed to the network."""
+    noise = model.info.noise if isinstance(model, LoadedModel) else {}
+    top = (noise.get("sigma_range") or [0.0, 75.0])[1]
+    return max(75.0, float(top or 0.0))
+
+
 def denoise_array(
     image: np.ndarray,
     model: LoadedModel | DenoiserNet,
@@ -202,7 +211,8 @@ def denoise_array(
     scale = _source_scale(image)
     estimated = sigma is None
     if sigma is None:
-        sigma = estimate_sigma(_centre_crop(image, 1024).astype(np.float32) * np.float32(scale))
+        sigma = min(estimate_sigma(_centre_crop(image, 1024).astype(np.float32) * np.float32(scale)),
+                    trained_sigma_max(model))
     h, w, c = image.shape
     net = net.to(dev).eval().to(memory_format=torch.channels_last)
     mult = max(1, net.size_multiple)

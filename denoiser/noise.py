@@ -215,6 +215,7 @@ def camera(
     if shot is None or read is None:
         shot, read = camera_levels(level)
     colour = x.shape[1] == 3
+    demosaic = demosaic and min(x.shape[2], x.shape[3]) >= 2  # a Bayer quad needs 2×2 pixels
     lin = _smoothstep_inverse(x).clamp(min=1e-8) ** 2.2
     if colour:
         gains = torch.tensor([2.1, 1.0, 1.7], device=x.device).view(1, 3, 1, 1)

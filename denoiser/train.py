@@ -28,7 +28,7 @@ from denoiser.archs.unet import UNet, unet_to_gray
 from denoiser.checkpoint import load_checkpoint, save_checkpoint
 from denoiser.data import PatchSampler, find_images, split_train_val, validation_crops
 from denoiser.device import resolve_device
-from denoiser.errors import DenoiserError
+from denoiser.errors import CheckpointError, DenoiserError
 from denoiser.estimate import estimate_sigma
 from denoiser.losses import (
     LossConfig,
@@ -260,6 +260,22 @@ def build_model(cfg: TrainConfig) -> DenoiserNet:
     return build_arch(cfg.arch, **arch_config)
 
 
+def read_training_state(path: str | Path) -> dict:
+    """The *.state.pt an earlier run wrote; CheckpointError (one line) for a missing or foreign file."""
+    try:
+        st = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise CheckpointError(f"training state '{path}' does not exist") from None
+    except Exception as exc:  # corrupt, or not a PyTorch file at all
+        raise CheckpointError(f"'{path}' is not a training state written by `denoiser train` "
+                              f"({type(exc).__name__})") from None
+    missing = [k for k in ("model", "optimizer", "step", "best", "history", "torch_rng", "py_rng") if not isinstance(st, dict) or k not in st]
+    if missing:
+        raise CheckpointError(f"'{path}' is not a training state written by `denoiser train` (no {', '.join(missing)}); "
+                              "--resume takes the *.state.pt beside a checkpoint")
+    return st
+
+
 def train(cfg: TrainConfig) -> ProgressGen[Path]:
     """Run (or resume) training; yields progress events and returns the best checkpoint's path."""
     device = resolve_device(cfg.device)
@@ -280,7 +296,7 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
     pairs = validation_pairs(val_files, cfg)
     step, best, history, elapsed_before = 0, -float("inf"), [], 0.0
     if cfg.resume:
-        st = torch.load(cfg.resume, map_location="cpu", weights_only=False)
+        st = read_training_state(cfg.resume)
         net.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         step, best, history = st["step"], st["best"], st["history"]

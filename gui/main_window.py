@@ -167,10 +167,14 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     # --- tasks --------------------------------------------------------------------------------------
-    def _run(self, label: str, work: Work, on_success: Any, failure_title: str) -> None:
+    def _run(self, label: str, work: Work, on_success: Any, failure_title: str, on_failure: Any = None) -> None:
+        def failed(exc: BaseException) -> None:
+            if on_failure is not None:
+                on_failure()
+            self._report_failure(failure_title, exc)
+
         self.status.task_started(label)
-        self.tasks.start(label, work, on_success, partial(self._report_failure, failure_title),
-                         lambda: self.status.showMessage(f"{label}: cancelled", 5000))
+        self.tasks.start(label, work, on_success, failed, lambda: self.status.showMessage(f"{label}: cancelled", 5000))
 
     def _task_finished(self, _label: str, _outcome: str) -> None:
         if not self.tasks.busy:
@@ -221,6 +225,15 @@ class MainWindow(QMainWindow):
         p = Path(path)
         self._run(f"Opening {p.name}", partial(jobs.load_work, p), self._loaded, f"Cannot open {p.name}")
 
+    def open_recent(self, path: str) -> None:
+        """File › Recent: open it; a file that no longer opens leaves the list, with the reason shown."""
+        def forget() -> None:
+            self.recent.remove(path)
+            self._rebuild_recent_menu()
+
+        p = Path(path)
+        self._run(f"Opening {p.name}", partial(jobs.load_work, p), self._loaded, f"Cannot open {p.name}", forget)
+
     def open_sample(self) -> None:
         """Help › Open sample."""
         self.open_path(sample_image_path())
@@ -270,7 +283,7 @@ class MainWindow(QMainWindow):
         for path in paths:
             action = self.recent_menu.addAction(Path(path).name)
             action.setToolTip(path)
-            action.triggered.connect(partial(self.open_path, path))
+            action.triggered.connect(partial(self.open_recent, path))
         if paths:
             self.recent_menu.addSeparator()
             self.recent_menu.addAction("Clear list", lambda: (self.recent.clear(), self._rebuild_recent_menu()))

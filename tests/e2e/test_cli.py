@@ -118,3 +118,59 @@ def test_ensemble_flag_improves_eval_and_denoises_files(tmp_path, models_dir, ca
     assert load_image(tmp_path / "out.png").data.shape == (256, 256, 1)
     bad = run_cli("denoise", str(set12 / "01.png"), "-o", str(tmp_path / "x.png"), "--ensemble", "3")
     assert bad.returncode == 2 and "--ensemble" in bad.stderr and not (tmp_path / "x.png").exists()
+
+
+def test_eval_leaves_out_unreadable_images_and_scores_16_bit_files_on_their_own_scale(tmp_path, models_dir, capsys):
+    set12 = shared_data("test", "Set12")
+    eight, deep, mixed = (tmp_path / n for n in ("eight", "deep", "mixed"))
+    for d in (eight, deep, mixed):
+        d.mkdir()
+    shutil.copy(set12 / "01.png", eight / "a.png")
+    a = np.asarray(PILImage.open(set12 / "01.png"), dtype=np.uint16) * 257  # the same picture in 16 bits
+    PILImage.fromarray(a).save(deep / "a.png")
+    shutil.copy(set12 / "01.png", mixed / "a.png")
+    (mixed / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # sorts after a.png: not the first file
+    scores = {}
+    for d in (eight, deep, mixed):
+        code = main(["eval", str(d), "--sigma", "25", "--json", "-q"])
+        out = capsys.readouterr()
+        scores[d.name] = (code, json.loads(out.out)["rows"][0], out.err)
+    assert scores["eight"][0] == 0 and scores["deep"][0] == 0
+    assert scores["deep"][1]["psnr"] == pytest.approx(scores["eight"][1]["psnr"], abs=0.05)
+    code, row, err = scores["mixed"]
+    assert code == 1 and row["images"] == 1 and row["psnr"] == scores["eight"][1]["psnr"]
+    assert "skipped (left out of the means)" in err and "b.png" in err and "Traceback" not in err
+
+
+def test_bad_arguments_are_usage_errors_before_any_work(tmp_path, models_dir):
+    src = shared_data("test", "Set12") / "02.png"
+    out = tmp_path / "out"
+    cases = {
+        ("eval", str(src.parent), "--sigma", ","): "one or more σ",
+        ("eval", str(src.parent), "--limit", "0"): "positive",
+        ("denoise", str(src), "-o", str(out), "--model", "nosuch"): "no model named 'nosuch'",
+        ("denoise", str(src), "-o", str(out), "--quality", "0"): "quality must be between 1 and 100",
+        ("denoise", str(src), "-o", str(out), "--format", "jpeg", "--bit-depth", "16"): "JPEG cannot store 16-bit",
+        ("train", "--data", str(src.parent), "--out", str(tmp_path / "m.pt"), "--arch", "nosuch"): "unknown architecture",
+        ("train", "--data", str(src.parent), "--out", str(tmp_path / "m.pt"), "--arch-config", "{bad"): "not valid JSON",
+        ("train", "--data", str(src.parent), "--out", str(tmp_path / "m.pt"), "--patch", "0"): "positive",
+        ("train", "--data", str(src.parent), "--out", str(tmp_path / "m.pt"), "--patch", "50"): "multiple of",
+    }
+    for args, message in cases.items():
+        res = run_cli(*args)
+        assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr, (args, res.stderr)
+    assert not out.exists() and not (tmp_path / "m.pt").exists()
+    resume = run_cli("train", "--data", str(src.parent), "--out", str(tmp_path / "m.pt"), "--resume", str(src))
+    assert resume.returncode == 1 and "not a training state" in resume.stderr and "Traceback" not in resume.stderr
+
+
+def test_add_noise_mirrors_the_tree_and_refuses_clashing_names(tmp_path, capsys):
+    src = tmp_path / "shoot"
+    for rel in ("a/x.png", "b/x.png", "c/y.png", "c/y.jpg"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        PILImage.fromarray(np.full((9, 7, 3), 120, np.uint8)).save(src / rel)
+    code = main(["add-noise", str(src), "-o", str(tmp_path / "noisy"), "--recursive", "--noise", "camera", "--level", "0.5"])
+    err = capsys.readouterr().err
+    assert code == 1 and "also the output of" in err
+    written = sorted(p.relative_to(tmp_path / "noisy").as_posix() for p in (tmp_path / "noisy").rglob("*.png"))
+    assert written == ["a/x.png", "b/x.png", "c/y.png"]

@@ -53,6 +53,20 @@ def test_recent_files_menu_reopens(qtbot, window, tmp_path: Path) -> None:
     qtbot.waitUntil(lambda: window.doc.image.path == first)
 
 
+def test_recent_file_that_no_longer_opens_leaves_the_list(qtbot, window, tmp_path: Path) -> None:
+    kept, gone = write_image(tmp_path / "kept.png"), write_image(tmp_path / "gone.png")
+    open_image(qtbot, window, kept)
+    open_image(qtbot, window, gone)
+    write_corrupt(gone)
+    next(a for a in window.recent_menu.actions() if a.text() == "gone.png").trigger()
+    qtbot.waitUntil(lambda: not window.tasks.busy)
+    boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
+    assert boxes and "gone.png" in boxes[0].text()
+    boxes[0].close()
+    assert [a.text() for a in window.recent_menu.actions() if a.text()][0] == "kept.png"
+    assert not any(a.text() == "gone.png" for a in window.recent_menu.actions())
+
+
 def test_paste_image_from_clipboard(qtbot, window) -> None:
     arr = np.zeros((30, 20, 3), np.uint8)
     arr[..., 1] = 200

@@ -85,3 +85,55 @@ def test_cancel_leaves_no_partial_output(tmp_path, models_dir):
     next(gen)
     gen.close()
     assert not (tmp_path / "out").exists() or not any(os.scandir(tmp_path / "out"))
+
+
+def test_inputs_that_would_write_the_same_file_do_not_replace_each_other(tmp_path, models_dir):
+    _write(tmp_path / "in" / "photo.png", seed=1)
+    _write(tmp_path / "in" / "photo.tif", seed=2)
+    out = tmp_path / "out"
+    summary = drain(run_batch([tmp_path / "in"], BatchOptions(out, format="png", sigma=5, overwrite=True)))
+    assert summary.count("done") == 1 and summary.count("failed") == 1
+    done, failed = (next(r for r in summary.results if r.status == s) for s in ("done", "failed"))
+    assert failed.input.name == "photo.tif" and "also the output of" in failed.reason
+    assert "photo.png" in failed.reason and str(done.input) in failed.reason
+    assert [p.name for p in out.iterdir()] == ["photo.png"]
+    written = load_image(out / "photo.png").data
+    first = drain(run_batch([done.input], BatchOptions(tmp_path / "check.png", sigma=5)))
+    assert first.count("done") == 1
+    np.testing.assert_array_equal(written, load_image(tmp_path / "check.png").data)  # photo.png's result, kept
+
+
+def test_an_output_folder_inside_the_input_is_not_scanned(tmp_path, models_dir):
+    src = tmp_path / "shoot"
+    _write(src / "a.png")
+    out = src / "denoised"
+    for _ in range(2):
+        summary = drain(run_batch([src], BatchOptions(out, recursive=True, sigma=5)))
+        assert [r.input.name for r in summary.results] == ["a.png"]
+    assert sorted(p.relative_to(src).as_posix() for p in src.rglob("*.png")) == ["a.png", "denoised/a.png"]
+
+
+def test_options_that_would_fail_every_file_are_refused_up_front(tmp_path, models_dir):
+    from denoiser.batch import check_options
+    from denoiser.errors import DenoiserError
+
+    check_options(BatchOptions(tmp_path, format="tiff", bit_depth=16))
+    with pytest.raises(ValueError, match="JPEG cannot store 16-bit"):
+        check_options(BatchOptions(tmp_path, format="jpeg", bit_depth=16))
+    with pytest.raises(ValueError, match="quality must be between 1 and 100"):
+        check_options(BatchOptions(tmp_path, quality=0))
+    with pytest.raises(DenoiserError, match="no model named 'nosuch'"):
+        check_options(BatchOptions(tmp_path, model="nosuch"))
+    fake = _write(tmp_path / "fake.pt.png")
+    os.replace(fake, tmp_path / "fake.pt")
+    with pytest.raises(DenoiserError, match="corrupt or not a model"):
+        check_options(BatchOptions(tmp_path, model=str(tmp_path / "fake.pt")))
+
+
+def test_a_depth_the_format_cannot_hold_fails_before_the_denoising(tmp_path, models_dir, monkeypatch):
+    import denoiser.batch as batch
+
+    _write(tmp_path / "in" / "a.jpg")
+    monkeypatch.setattr(batch, "denoise_array", lambda *a, **k: pytest.fail("denoised before the depth check"))
+    summary = drain(run_batch([tmp_path / "in"], BatchOptions(tmp_path / "out", bit_depth=16, sigma=5)))
+    assert summary.count("failed") == 1 and "JPEG cannot store 16-bit" in summary.failed[0].reason

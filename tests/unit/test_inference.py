@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -50,6 +52,20 @@ def test_sigma_is_estimated_when_not_given(rng):
     res = denoise(img, net)
     assert res.sigma_estimated and res.sigma == pytest.approx(30, rel=0.15)
     assert not denoise(img, net, sigma=12).sigma_estimated
+
+
+def test_an_estimate_beyond_the_trained_range_is_clamped(rng, monkeypatch):
+    import denoiser.inference as inference
+    from denoiser.checkpoint import LoadedModel, ModelInfo
+
+    net = build_arch("unet", channels=[8, 16])
+    dither = (rng.random((64, 64, 1)) > 0.5).astype(np.float32)  # a 1-bit dither: its texture reads as noise
+    monkeypatch.setattr(inference, "estimate_sigma", lambda *_: 210.0)
+    assert denoise(dither, net).sigma == 75.0
+    assert denoise(dither, net, sigma=120).sigma == 120.0  # a σ the user gives is theirs
+    wide = LoadedModel(net, ModelInfo("wide", Path("wide.pt"), "unet", {}, noise={"sigma_range": [0, 150]}))
+    narrow = LoadedModel(net, ModelInfo("narrow", Path("n.pt"), "unet", {}, noise={"sigma_range": [0, 10]}))
+    assert denoise(dither, wide).sigma == 150.0 and denoise(dither, narrow).sigma == 75.0
 
 
 def test_strength_blends_with_the_original():

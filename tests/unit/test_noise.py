@@ -74,6 +74,13 @@ def test_camera_jpeg_and_gray():
     assert y1.shape == (1, 1, 64, 64)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (5, 1), (2, 2)])
+def test_camera_noise_on_images_too_small_for_a_bayer_quad(shape):
+    img = np.full((*shape, 3), 0.4, dtype=np.float32)
+    noisy = add_noise(img, "camera", seed=0, level=0.7)
+    assert noisy.shape == img.shape and np.isfinite(noisy).all() and 0 <= noisy.min() and noisy.max() <= 1
+
+
 def test_bounds_and_unknown_names_are_rejected():
     with pytest.raises(ValueError, match="outside"):
         get_noise_model("gaussian").resolve({"sigma": 300})

@@ -19,6 +19,7 @@ from denoiser.train import (
     lr_at,
     make_noisy,
     noise_on_device,
+    read_training_state,
     state_path,
     train,
 )
@@ -163,3 +164,17 @@ def test_noise_made_where_the_model_trains_follows_the_items_seed(folder):
     assert (noisy - clean).std().item() * 255 == pytest.approx(20, rel=0.05)
     torch.testing.assert_close(finish_batch(later, cfg, cpu)[1], noisy)
     torch.testing.assert_close(finish_batch(now, cfg, cpu)[1], now[1])  # the CPU form passes through
+
+
+def test_resume_from_a_file_that_is_not_a_training_state_says_so(tmp_path):
+    from denoiser.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="does not exist"):
+        read_training_state(tmp_path / "nothing.state.pt")
+    picture = tmp_path / "photo.png"
+    PILImage.fromarray(np.zeros((8, 8), np.uint8)).save(picture)
+    with pytest.raises(CheckpointError, match="not a training state"):
+        read_training_state(picture)
+    torch.save({"model": {}}, tmp_path / "partial.pt")
+    with pytest.raises(CheckpointError, match="no optimizer, step"):
+        read_training_state(tmp_path / "partial.pt")
