@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -100,10 +101,25 @@ def _check_device(args: argparse.Namespace) -> None:
         raise UsageError(str(exc)) from None
 
 
+def _check_output_name(inputs: Sequence[str], output: str) -> None:
+    """One input file and an output like `result.txt`: refuse it rather than make a folder of that name."""
+    from denoiser.imageio import output_format_for
+
+    out = Path(output)
+    if len(inputs) != 1 or not Path(inputs[0]).is_file() or output.endswith(("/", os.sep)) or out.exists():
+        return
+    if out.suffix and not out.suffix[1:].isdigit():
+        try:
+            output_format_for(out)
+        except ValueError as exc:
+            raise UsageError(f"-o {output}: {exc}; to write into a folder of that name, end it with /") from None
+
+
 def cmd_denoise(args: argparse.Namespace) -> int:
     from denoiser.batch import BatchOptions, check_options, run_batch
 
     _check_device(args)
+    _check_output_name(args.inputs, args.output)
 
     opts = BatchOptions(
         output=Path(args.output),
@@ -149,6 +165,7 @@ def cmd_add_noise(args: argparse.Namespace) -> int:
         model.resolve(params)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    _check_output_name(args.inputs, args.output)
     # The same output layout as `denoise`: the tree mirrored, clashing names and the output folder caught.
     plan = plan_batch(args.inputs, BatchOptions(output=Path(args.output), recursive=args.recursive,
                                                 suffix=args.suffix, format=args.format))
@@ -176,18 +193,25 @@ def cmd_add_noise(args: argparse.Namespace) -> int:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
+    from denoiser.data import find_images
     from denoiser.estimate import estimate_sigma
     from denoiser.imageio import load_image
 
     failed = 0
-    for f in args.inputs:
+    files = []
+    for item in args.inputs:  # folders give their images, as in denoise and add-noise
+        p = Path(item)
+        files += find_images([p], args.recursive) if p.is_dir() else [p]
+    for f in files:
         try:
             img = load_image(f)
             print(f"{f}\t{estimate_sigma(img.data, args.method):.2f}")
         except DenoiserError as exc:
             failed += 1
             print(f"failed: {exc}", file=sys.stderr)
-    return EXIT_FAILED if failed else EXIT_OK
+    if not files:
+        print("no input images found", file=sys.stderr)
+    return EXIT_FAILED if failed or not files else EXIT_OK
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -464,8 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_add_noise)
 
     e = sub.add_parser("estimate", help="estimate the noise level of images")
-    e.add_argument("inputs", nargs="+", metavar="INPUT")
+    e.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     e.add_argument("--method", default="immerkaer", choices=["immerkaer", "pca", "mad"])
+    e.add_argument("--recursive", action="store_true", help="descend into sub-folders")
     e.set_defaults(func=cmd_estimate)
 
     v = sub.add_parser("eval", help="PSNR/SSIM of a model on a folder of clean images with seeded Gaussian noise")

@@ -344,8 +344,9 @@ def _check_file(path: str | Path) -> tuple[Path, str]:
     if ext not in SUPPORTED_EXTENSIONS:
         if ext in RAW_EXTENSIONS:
             raise ImageReadError(p, "RAW files need the optional 'rawpy' package (pip install rawpy)")
-        known = ", ".join(sorted(SUPPORTED_EXTENSIONS))
-        raise ImageReadError(p, f"unsupported file type '{ext or '(no extension)'}' (supported: {known})")
+        known = ", ".join(sorted(SUPPORTED_EXTENSIONS - RAW_EXTENSIONS))
+        raw = ", and camera RAW such as .cr2, .nef, .arw, .dng" if HAVE_RAW else ""
+        raise ImageReadError(p, f"unsupported file type '{ext or '(no extension)'}' (supported: {known}{raw})")
     if st.st_size == 0:
         raise ImageReadError(p, "file is empty")
     return p, ext

@@ -150,6 +150,8 @@ def test_bad_arguments_are_usage_errors_before_any_work(tmp_path, models_dir):
         ("eval", str(src.parent), "--limit", "0"): "positive",
         ("denoise", str(src), "-o", str(out), "--model", "nosuch"): "no model named 'nosuch'",
         ("denoise", str(src), "-o", str(out), "--quality", "0"): "quality must be between 1 and 100",
+        ("denoise", str(src), "-o", str(out / "result.txt")): "end it with /",
+        ("add-noise", str(src), "-o", str(out / "noisy.gif"), "--noise", "gaussian", "--sigma", "5"): "end it with /",
         ("denoise", str(src), "-o", str(out), "--format", "jpeg", "--bit-depth", "16"): "JPEG cannot store 16-bit",
         ("train", "--data", str(src.parent), "--out", str(tmp_path / "m.pt"), "--arch", "nosuch"): "unknown architecture",
         ("train", "--data", str(src.parent), "--out", str(tmp_path / "m.pt"), "--arch-config", "{bad"): "not valid JSON",
@@ -174,3 +176,18 @@ def test_add_noise_mirrors_the_tree_and_refuses_clashing_names(tmp_path, capsys)
     assert code == 1 and "also the output of" in err
     written = sorted(p.relative_to(tmp_path / "noisy").as_posix() for p in (tmp_path / "noisy").rglob("*.png"))
     assert written == ["a/x.png", "b/x.png", "c/y.png"]
+
+
+def test_estimate_takes_folders_and_reports_bad_files(tmp_path, capsys):
+    folder = tmp_path / "noisy"
+    folder.mkdir()
+    clean = np.asarray(PILImage.open(shared_data("test", "Set12") / "02.png"), dtype=np.float64)
+    PILImage.fromarray(np.clip(clean + 20 * np.random.default_rng(0).standard_normal(clean.shape), 0, 255)
+                       .round().astype(np.uint8)).save(folder / "house.png")
+    (folder / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    assert main(["estimate", str(folder)]) == 1
+    out = capsys.readouterr()
+    name, sigma = out.out.strip().split("\t")
+    assert name.endswith("house.png") and float(sigma) == pytest.approx(20, abs=2)
+    assert "bad.png" in out.err
+    assert main(["estimate", str(tmp_path / "empty-folder-that-is-missing")]) == 1
