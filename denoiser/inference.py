@@ -166,11 +166,11 @@ def unit_float(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32) * np.float32(_source_scale(image))
 
 
-def trained_sigma_max(model: LoadedModel | DenoiserNet) -> float:
-    """The highest σ an estimate may give the model: the top of its training range, never below 75 (the
-    bundled models' range; a fine-tune on a narrow range keeps its base's reach). A larger estimate, as on a
-    dithered 1-bit scan whose texture reads as σ 200, is clamped there rather than fed to the network."""
-    noise = model.info.noise if isinstance(model, LoadedModel) else {}
+def sigma_ceiling(noise: dict) -> float:
+    """The highest σ an estimate may give a model whose checkpoint's noise record is `noise`: the top of its
+    training range, never below 75 (the bundled models' range; a fine-tune on a narrow range keeps its
+    base's reach). A larger estimate, as on a dithered 1-bit scan whose texture reads as σ 200, is clamped
+    there rather than fed to the network."""
     top = (noise.get("sigma_range") or [0.0, 75.0])[1]
     return max(75.0, float(top or 0.0))
 
@@ -212,7 +212,7 @@ def denoise_array(
     estimated = sigma is None
     if sigma is None:
         sigma = min(estimate_sigma(_centre_crop(image, 1024).astype(np.float32) * np.float32(scale)),
-                    trained_sigma_max(model))
+                    sigma_ceiling(model.info.noise if isinstance(model, LoadedModel) else {}))
     h, w, c = image.shape
     net = net.to(dev).eval().to(memory_format=torch.channels_last)
     mult = max(1, net.size_multiple)

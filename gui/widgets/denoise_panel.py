@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from denoiser.checkpoint import ModelInfo
 from denoiser.device import available_devices
+from denoiser.inference import sigma_ceiling
 
 MAX_SIGMA = 75
 QUALITY_CHOICES = (  # (label, self-ensemble passes); see denoiser.ensemble
@@ -81,6 +82,7 @@ class DenoisePanel(QGroupBox):
         self.sigma_slider = slider(0, MAX_SIGMA, 25, "Noise level σ given to the model (0–255 scale)")
         self.sigma_label = QLabel()
         self.sigma_label.setMinimumWidth(120)
+        self.sigma_label.setWordWrap(True)
         self.estimated_sigma: float | None = None
         sigma_row = QHBoxLayout()
         sigma_row.addWidget(self.auto_sigma)
@@ -167,6 +169,7 @@ class DenoisePanel(QGroupBox):
     def _model_index_changed(self) -> None:
         info = self.selected_model()
         self.model_combo.setToolTip(model_tooltip(info) if info else "No models found: train one with `denoiser train`")
+        self._update_sigma_label()
         if info is not None:
             self.model_changed.emit(info.name)
 
@@ -190,8 +193,14 @@ class DenoisePanel(QGroupBox):
         auto = self.auto_sigma.isChecked()
         self.sigma_slider.setEnabled(not auto)
         if auto:
-            est = self.estimated_sigma
-            self.sigma_label.setText("estimated σ ≈ –" if est is None else f"estimated σ ≈ {est:.1f}")
+            est, model = self.estimated_sigma, self.selected_model()
+            ceiling = sigma_ceiling(model.noise) if model is not None else None
+            if est is None:
+                self.sigma_label.setText("estimated σ ≈ –")
+            elif ceiling is not None and est > ceiling:
+                self.sigma_label.setText(f"estimated σ ≈ {est:.1f}: beyond the model, {ceiling:g} used")
+            else:
+                self.sigma_label.setText(f"estimated σ ≈ {est:.1f}")
         else:
             self.sigma_label.setText(f"σ = {self.sigma_slider.value()}")
 

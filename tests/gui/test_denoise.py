@@ -131,6 +131,18 @@ def test_quality_passes_reach_denoise_preview_and_batch(qtbot, opened, darken_mo
     dialog.close()
 
 
+def test_an_estimate_beyond_the_model_says_what_is_used(qtbot, opened) -> None:
+    win = opened
+    qtbot.mouseClick(win.denoise_panel.denoise_button, Qt.MouseButton.LeftButton)  # a clean photo: small σ
+    wait_idle(qtbot, win)
+    panel = win.denoise_panel
+    assert panel.auto_sigma.isChecked() and "beyond" not in panel.sigma_label.text()
+    panel.set_estimated_sigma(210.9)  # what a dithered 1-bit scan reads as
+    assert panel.sigma_label.text() == "estimated σ ≈ 210.9: beyond the model, 75 used"
+    panel.set_estimated_sigma(30.0)
+    assert panel.sigma_label.text() == "estimated σ ≈ 30.0"
+
+
 def test_quality_choice_is_restored_in_a_new_window(qtbot, window) -> None:
     from gui.main_window import MainWindow
 
