@@ -299,6 +299,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from denoiser.train import NoiseConfig, TrainConfig, state_path, train
 
     arch_config = _train_arch_config(args)
+    if not args.resume and not args.overwrite and (Path(args.out).exists() or state_path(args.out).exists()):
+        raise UsageError(f"{args.out} already exists: choose another --out, --resume {state_path(args.out)}, "
+                         "or --overwrite")
     noise = NoiseConfig(
         name=args.noise,
         sigma_range=args.sigma_range,
@@ -517,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model", description="Train a denoiser on patches of the images in DIRs.")
     t.add_argument("--data", nargs="+", required=True, metavar="DIR")
     t.add_argument("--out", required=True, metavar="PATH", help="checkpoint to write (the best by validation PSNR)")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing --out (and its state file)")
     t.add_argument("--arch", default="unet")
     t.add_argument("--arch-config", default=None, help='JSON, e.g. \'{"channels": [32, 64, 128, 256]}\'')
     t.add_argument("--config", default=None, help="JSON file with an arch_config")

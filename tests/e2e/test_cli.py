@@ -83,11 +83,16 @@ def test_usage_errors_exit_2_and_help_everywhere(models_dir):
 
 
 def test_models_lists_user_models_and_train_writes_one(tmp_path, models_dir):
-    res = run_cli("train", "--data", str(shared_data("train", "gray")), "--out", str(models_dir / "mine.pt"),
-                  "--channels", "1", "--arch-config", '{"channels": [8, 16]}', "--patch", "32", "--batch", "2",
-                  "--steps", "4", "--val-every", "2", "--val-fraction", "0.01", env={"DENOISER_MODELS_DIR": str(models_dir)})
+    train = ("train", "--data", str(shared_data("train", "gray")), "--out", str(models_dir / "mine.pt"),
+             "--channels", "1", "--arch-config", '{"channels": [8, 16]}', "--patch", "32", "--batch", "2",
+             "--steps", "4", "--val-every", "2", "--val-fraction", "0.01")
+    res = run_cli(*train, env={"DENOISER_MODELS_DIR": str(models_dir)})
     assert res.returncode == 0, res.stderr
     assert "val" in res.stderr
+    before = (models_dir / "mine.pt").read_bytes()
+    again = run_cli(*train, env={"DENOISER_MODELS_DIR": str(models_dir)})
+    assert again.returncode == 2 and "already exists" in again.stderr and "--resume" in again.stderr
+    assert (models_dir / "mine.pt").read_bytes() == before
     listing = run_cli("models", "--json", env={"DENOISER_MODELS_DIR": str(models_dir)})
     names = {m["name"]: m for m in json.loads(listing.stdout)}
     assert {"mine", "photo", "gaussian-gray"} <= set(names)
