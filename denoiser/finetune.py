@@ -261,6 +261,8 @@ def estimate_memory_mb(cfg: FinetuneConfig) -> dict[str, float]:
     grad_pixels = batch * patch * patch * ((0.25 + (1.0 if full_res else 0.0)) if cfg.mode == "noisy" else 1.0)
     activations = _activation_bytes_per_pixel(net) * grad_pixels / 1e6
     files = find_images(cfg.data)
+    if not files:
+        raise DenoiserError(f"no images found in {', '.join(map(str, cfg.data))}")
     n_val = len(split_train_val(files, cfg.val_fraction, cfg.seed)[1])
     images = min(cfg.cache_mb, _decoded_mb(files, channels))
     validation = min(n_val, 16) * 256 * 256 * channels * 4 * (2 if cfg.mode == "clean" else 3) / 1e6

@@ -59,3 +59,13 @@ def test_finetune_noisy_mode_resume_and_argument_errors(models_dir: Path, tmp_pa
     assert main(["finetune", *one, "--base", "no-such-model", "-o", "x", "--steps", "1"]) == 1
     assert main(["finetune", str(tmp_path / "empty"), "-o", "x", "--steps", "1"]) == 1
     assert not (models_dir / "x.pt").exists()
+
+
+def test_finetune_on_a_folder_without_images_says_so_first(models_dir: Path, tmp_path: Path, capsys) -> None:
+    empty = tmp_path / "no-photos"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a photo")
+    assert main(["finetune", str(empty), "-o", "mine", "--steps", "2", *SMALL]) == 1
+    err = capsys.readouterr().err
+    assert "no images found" in err and "fine-tuning" not in err and "memory" not in err
+    assert not (models_dir / "mine.pt").exists()
