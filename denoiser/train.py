@@ -47,6 +47,7 @@ class NoiseConfig:
 
     name: str = "gaussian"
     sigma_range: tuple[float, float] = (0.0, 75.0)  # gaussian σ, per sample, 0–255 scale
+    sigma_power: float = 1.0  # σ = lo + (hi − lo)·uᵖ: 1 uniform, > 1 more low-σ samples (weaker noise)
     level_range: tuple[float, float] = (0.0, 1.0)  # camera noise level, per sample
     clip_prob: float = 0.5  # share of samples clipped and rounded to 8 bits
     jpeg_prob: float = 0.0  # camera: share of samples JPEG-compressed
@@ -102,7 +103,8 @@ def make_noisy(clean: torch.Tensor, cfg: NoiseConfig, gen: torch.Generator) -> t
     gdev = gen.device
     if cfg.name == "gaussian":
         lo, hi = cfg.sigma_range
-        sigma = (lo + (hi - lo) * torch.rand(b, generator=gen, device=gdev)).to(dev) / 255.0
+        u = torch.rand(b, generator=gen, device=gdev)
+        sigma = (lo + (hi - lo) * (u if cfg.sigma_power == 1.0 else u ** cfg.sigma_power)).to(dev) / 255.0
         noisy = clean + sigma.view(-1, 1, 1, 1) * torch.randn(clean.shape, generator=gen, device=gdev).to(dev)
     elif cfg.name == "camera":
         lo, hi = cfg.level_range

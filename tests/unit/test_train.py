@@ -178,3 +178,17 @@ def test_resume_from_a_file_that_is_not_a_training_state_says_so(tmp_path):
     torch.save({"model": {}}, tmp_path / "partial.pt")
     with pytest.raises(CheckpointError, match="no optimizer, step"):
         read_training_state(tmp_path / "partial.pt")
+
+
+def test_sigma_power_puts_more_samples_at_low_sigma_and_power_1_is_unchanged():
+    clean = torch.zeros(4000, 1, 2, 2)
+    fractions = {}
+    for power in (1.0, 2.0):
+        cfg = NoiseConfig(sigma_range=(0.0, 75.0), sigma_power=power, clip_prob=0.0)
+        _, sigma = make_noisy(clean, cfg, torch.Generator().manual_seed(3))
+        fractions[power] = float((sigma * 255 < 15).float().mean())
+        assert 0 <= float(sigma.min()) and float(sigma.max()) * 255 <= 75.0 + 1e-4
+    assert abs(fractions[1.0] - 0.2) < 0.03 and abs(fractions[2.0] - 0.447) < 0.03
+    _, sigma = make_noisy(clean, NoiseConfig(clip_prob=0.0), torch.Generator().manual_seed(3))
+    expected = 75.0 * torch.rand(4000, generator=torch.Generator().manual_seed(3)) / 255.0
+    assert torch.allclose(sigma, expected)  # the uniform default draws exactly as before
