@@ -32,7 +32,7 @@ from denoiser.estimate import estimate_sigma  # noqa: E402
 from denoiser.evaluate import evaluate_set, to_8bit  # noqa: E402
 from denoiser.inference import denoise  # noqa: E402
 from denoiser.metrics import psnr, ssim  # noqa: E402
-from denoiser.progress import drain  # noqa: E402
+from denoiser.progress import Progress, drain  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 SETS = {"Set12": True, "BSD68": True, "CBSD68": False, "Kodak24": False}  # name -> gray
@@ -73,12 +73,18 @@ def synthetic(model_for: dict[bool, object], limit: int | None, variants: list[s
 
             t = time.time()
             rows = drain(evaluate_set(DATA / "test" / name, run, SIGMAS, gray=gray, blind=variant == "blind",
-                                      clip=variant == "clipped", limit=limit))
+                                      clip=variant == "clipped", limit=limit), stop_on_unreadable)
             results[variant][name] = {int(r.sigma): {"psnr": r.psnr, "ssim": r.ssim, "noisy_psnr": r.noisy_psnr}
                                       for r in rows}
             print(f"{variant:8s} {name:8s} " + " ".join(f"{r.psnr:.2f}" for r in rows) + f"  ({time.time() - t:.0f} s)",
                   file=sys.stderr)
     return results
+
+
+def stop_on_unreadable(ev: Progress) -> None:
+    """A benchmark set with an unreadable image would average fewer images than the published figures: stop."""
+    if "skipped" in ev.data:
+        sys.exit(f"{ev.message}; check ../shared/data against its MANIFEST.sha256")
 
 
 Restorer = Callable[[np.ndarray], tuple[np.ndarray, float]]  # noisy (H, W, 3) in [0, 1] -> (restored, σ used)

@@ -139,8 +139,9 @@ def plan_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> list[tuple[P
         if not p.exists():
             plan.append((p, None, "no such file or folder"))
         elif p.is_dir():
+            out_within = _inside(out_abs, p.resolve())  # an output folder strictly inside this input folder
             for f in find_images([p], opts.recursive):
-                if out_abs != p.resolve() and _inside(f.resolve(), out_abs):
+                if out_within and _inside(f.resolve(), out_abs):
                     continue
                 rel = f.relative_to(p).parent
                 plan.append((f, out / rel / _out_name(f, opts.format, opts.suffix), ""))
@@ -152,17 +153,25 @@ def plan_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> list[tuple[P
 
 
 def _mark_clashes(plan: list[tuple[Path, Path | None, str]]) -> list[tuple[Path, Path | None, str]]:
-    """Give every input after the first that maps to an already planned output a problem instead."""
+    """Give a problem instead to every input whose output would be another input of the run (x.jpg → x.png
+    beside x.png) or the output of an earlier input."""
+    def key(path: Path) -> str:
+        return os.path.normcase(str(path.resolve()))
+
+    inputs = {key(src): src for src, _, _ in plan}
     first: dict[str, Path] = {}
     marked = []
     for src, dst, problem in plan:
         if dst is not None and not problem:
-            key = os.path.normcase(str(dst.resolve()))
-            if key in first:
-                problem = (f"its output {dst.name} is also the output of {first[key]}; "
+            k = key(dst)
+            if k in inputs and k != key(src):
+                problem = (f"its output {dst.name} would replace the input {inputs[k]}; "
+                           "use a suffix, another format or another folder")
+            elif k in first:
+                problem = (f"its output {dst.name} is also the output of {first[k]}; "
                            "use a suffix or another format, or run them separately")
             else:
-                first[key] = src
+                first[k] = src
         marked.append((src, dst, problem))
     return marked
 
@@ -183,7 +192,7 @@ def run_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> ProgressGen[B
                 result.status, result.reason = "skipped", "output exists (use overwrite to replace it)"
             else:
                 try:
-                    _check_depth(output_format_for(dst), opts.bit_depth)
+                    _check_depth(opts.format if opts.format != "same" else output_format_for(dst), opts.bit_depth)
                     img = load_image(src)
                     # 8/16-bit files are denoised from their integer pixels, so the float copy can go:
                     # a 50-megapixel photo then needs a quarter of its memory while the tiles run.

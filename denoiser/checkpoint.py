@@ -124,6 +124,8 @@ def _read(path: Path) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ModelNotFoundError(f"checkpoint '{path}' does not exist") from None
+    except OSError as exc:  # permissions, a folder, a device error: say which, not "corrupt"
+        raise CheckpointError(f"cannot read checkpoint '{path}': {exc.strerror or exc}") from None
     except Exception as exc:  # corrupt or foreign file: PyTorch's own message can run to a page
         raise CheckpointError(f"'{path}' is not a readable Denoiser Studio checkpoint: the file is corrupt or "
                               f"not a model ({type(exc).__name__})") from exc

@@ -338,6 +338,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train_arch_config(args: argparse.Namespace) -> dict[str, Any]:
     """--arch-config over --config's arch_config, checked by building the network once (usage errors)."""
     from denoiser.archs import build_arch
+    from denoiser.checkpoint import read_info
 
     def parse(text: str, what: str) -> dict[str, Any]:
         try:
@@ -359,6 +360,12 @@ def _train_arch_config(args: argparse.Namespace) -> dict[str, Any]:
         net = build_arch(args.arch, **{"in_channels": args.channels, **arch_config})
     except (ValueError, TypeError) as exc:
         raise UsageError(f"cannot build --arch {args.arch} with {arch_config or 'its defaults'}: {exc}") from None
+    if args.base:  # the run trains the base's network, so its size multiple is the one that counts
+        try:
+            info = read_info(args.base)
+            net = build_arch(info.arch, **info.arch_config)
+        except (DenoiserError, ValueError, TypeError) as exc:
+            raise UsageError(f"--base {args.base}: {exc}") from None
     if args.patch % max(1, net.size_multiple):
         raise UsageError(f"--patch must be a multiple of {net.size_multiple} for this architecture, not {args.patch}")
     return arch_config

@@ -15,18 +15,22 @@ from denoiser.imageio import load_image
 from denoiser.metrics import psnr, ssim
 from denoiser.progress import Progress, ProgressGen
 
+_EIGHT_BIT_MODES = frozenset({"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "CMYK", "YCbCr"})
+
 
 def load_clean(path: Path, gray: bool) -> np.ndarray:
     """A clean image as float64 on the 0–255 scale, (H, W, 1) for gray sets and (H, W, 3) for colour.
 
     8-bit files decode exactly as the published protocol does (PIL's 'L' or 'RGB'); 16-bit and float files
     are scaled to 0–255 rather than clipped. An unreadable file raises ImageReadError with the reason."""
-    img = load_image(path)
-    if img.bit_depth == 8:
+    try:
         with PILImage.open(path) as im:
-            a = np.asarray(im.convert("L" if gray else "RGB"), dtype=np.float64)
-        return a[..., None] if gray else a
-    a = img.data.astype(np.float64) * 255.0
+            if im.mode in _EIGHT_BIT_MODES:
+                a = np.asarray(im.convert("L" if gray else "RGB"), dtype=np.float64)
+                return a[..., None] if gray else a
+    except (OSError, ValueError, SyntaxError):
+        pass  # load_image below says what is wrong with the file
+    a = load_image(path).data.astype(np.float64) * 255.0
     if gray and a.shape[2] == 3:
         return (a @ np.array([0.299, 0.587, 0.114]))[..., None]
     return np.repeat(a, 3, axis=2) if not gray and a.shape[2] == 1 else a

@@ -262,16 +262,21 @@ def build_model(cfg: TrainConfig) -> DenoiserNet:
     return build_arch(cfg.arch, **arch_config)
 
 
+STATE_KEYS = ("model", "optimizer", "step", "best", "history", "torch_rng", "py_rng", "config")
+
+
 def read_training_state(path: str | Path) -> dict:
     """The *.state.pt an earlier run wrote; CheckpointError (one line) for a missing or foreign file."""
     try:
         st = torch.load(path, map_location="cpu", weights_only=False)
     except FileNotFoundError:
         raise CheckpointError(f"training state '{path}' does not exist") from None
+    except OSError as exc:  # permissions, a folder, a device error: say which, not "corrupt"
+        raise CheckpointError(f"cannot read training state '{path}': {exc.strerror or exc}") from None
     except Exception as exc:  # corrupt, or not a PyTorch file at all
         raise CheckpointError(f"'{path}' is not a training state written by `denoiser train` "
                               f"({type(exc).__name__})") from None
-    missing = [k for k in ("model", "optimizer", "step", "best", "history", "torch_rng", "py_rng") if not isinstance(st, dict) or k not in st]
+    missing = [k for k in STATE_KEYS if not isinstance(st, dict) or k not in st]
     if missing:
         raise CheckpointError(f"'{path}' is not a training state written by `denoiser train` (no {', '.join(missing)}); "
                               "--resume takes the *.state.pt beside a checkpoint")

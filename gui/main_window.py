@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow, QScrollArea, QSplitter,
 from denoiser.checkpoint import DEFAULT_MODEL, ModelInfo, list_models
 from denoiser.errors import DenoiserError
 from denoiser.imageio import SUPPORTED_EXTENSIONS, Image, output_format_for
-from denoiser.inference import DenoiseResult
+from denoiser.inference import DenoiseResult, sigma_ceiling
 from denoiser.resources import icon_path, sample_image_path
 from gui import files, jobs, settings
 from gui.actions import WindowActions, build_menus
@@ -170,7 +170,7 @@ class MainWindow(QMainWindow):
     def _run(self, label: str, work: Work, on_success: Any, failure_title: str, on_failure: Any = None) -> None:
         def failed(exc: BaseException) -> None:
             if on_failure is not None:
-                on_failure()
+                on_failure(exc)
             self._report_failure(failure_title, exc)
 
         self.status.task_started(label)
@@ -226,10 +226,12 @@ class MainWindow(QMainWindow):
         self._run(f"Opening {p.name}", partial(jobs.load_work, p), self._loaded, f"Cannot open {p.name}")
 
     def open_recent(self, path: str) -> None:
-        """File › Recent: open it; a file that no longer opens leaves the list, with the reason shown."""
-        def forget() -> None:
-            self.recent.remove(path)
-            self._rebuild_recent_menu()
+        """File › Recent: open it; a file that is gone or no longer an image leaves the list (with the reason
+        shown); other failures, such as running out of memory, keep it."""
+        def forget(exc: BaseException) -> None:
+            if isinstance(exc, DenoiserError):
+                self.recent.remove(path)
+                self._rebuild_recent_menu()
 
         p = Path(path)
         self._run(f"Opening {p.name}", partial(jobs.load_work, p), self._loaded, f"Cannot open {p.name}", forget)
@@ -445,7 +447,9 @@ class MainWindow(QMainWindow):
             return
         doc, panel = self.doc, self.denoise_panel
         source = doc.source
-        sigma = panel.sigma() if panel.sigma() is not None else panel.estimated_sigma
+        sigma = panel.sigma()
+        if sigma is None and panel.estimated_sigma is not None:  # the whole image's estimate, clamped as Denoise does
+            sigma = min(panel.estimated_sigma, sigma_ceiling(info.noise))
         region = (rect.x(), rect.y(), rect.width(), rect.height())
         work = partial(jobs.preview_work, source, region, info.path, info.source, sigma, panel.tile(), panel.device(),
                        ensemble=panel.ensemble())

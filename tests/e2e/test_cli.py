@@ -162,6 +162,7 @@ def test_bad_arguments_are_usage_errors_before_any_work(tmp_path, models_dir):
         ("train", "--data", str(src.parent), "--out", str(tmp_path / "m.pt"), "--arch-config", "{bad"): "not valid JSON",
         ("train", "--data", str(src.parent), "--out", str(tmp_path / "m.pt"), "--patch", "0"): "positive",
         ("train", "--data", str(src.parent), "--out", str(tmp_path / "m.pt"), "--patch", "50"): "multiple of",
+        ("train", "--data", str(src.parent), "--out", str(tmp_path / "m.pt"), "--base", str(src)): "--base",
     }
     for args, message in cases.items():
         res = run_cli(*args)
@@ -195,4 +196,7 @@ def test_estimate_takes_folders_and_reports_bad_files(tmp_path, capsys):
     name, sigma = out.out.strip().split("\t")
     assert name.endswith("house.png") and float(sigma) == pytest.approx(20, abs=2)
     assert "bad.png" in out.err
-    assert main(["estimate", str(tmp_path / "empty-folder-that-is-missing")]) == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["estimate", str(empty)]) == 1
+    assert "no input images found" in capsys.readouterr().err

@@ -131,7 +131,7 @@ def test_quality_passes_reach_denoise_preview_and_batch(qtbot, opened, darken_mo
     dialog.close()
 
 
-def test_an_estimate_beyond_the_model_says_what_is_used(qtbot, opened) -> None:
+def test_an_estimate_beyond_the_model_says_what_is_used(qtbot, opened, monkeypatch) -> None:
     win = opened
     qtbot.mouseClick(win.denoise_panel.denoise_button, Qt.MouseButton.LeftButton)  # a clean photo: small σ
     wait_idle(qtbot, win)
@@ -139,6 +139,12 @@ def test_an_estimate_beyond_the_model_says_what_is_used(qtbot, opened) -> None:
     assert panel.auto_sigma.isChecked() and "beyond" not in panel.sigma_label.text()
     panel.set_estimated_sigma(210.9)  # what a dithered 1-bit scan reads as
     assert panel.sigma_label.text() == "estimated σ ≈ 210.9: beyond the model, 75 used"
+    sigmas = []
+    real = jobs.denoise_array
+    monkeypatch.setattr(jobs, "denoise_array", lambda *a, **k: (sigmas.append(k["sigma"]), real(*a, **k))[1])
+    qtbot.mouseClick(panel.preview_button, Qt.MouseButton.LeftButton)  # the preview uses the σ the label says
+    wait_idle(qtbot, win)
+    assert sigmas == [75.0]
     panel.set_estimated_sigma(30.0)
     assert panel.sigma_label.text() == "estimated σ ≈ 30.0"
 

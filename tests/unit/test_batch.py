@@ -137,3 +137,26 @@ def test_a_depth_the_format_cannot_hold_fails_before_the_denoising(tmp_path, mod
     monkeypatch.setattr(batch, "denoise_array", lambda *a, **k: pytest.fail("denoised before the depth check"))
     summary = drain(run_batch([tmp_path / "in"], BatchOptions(tmp_path / "out", bit_depth=16, sigma=5)))
     assert summary.count("failed") == 1 and "JPEG cannot store 16-bit" in summary.failed[0].reason
+
+
+def test_an_output_folder_above_the_input_folder_still_gets_the_work(tmp_path, models_dir):
+    _write(tmp_path / "photos" / "noisy" / "a.png")
+    summary = drain(run_batch([tmp_path / "photos" / "noisy"], BatchOptions(tmp_path / "photos", sigma=5)))
+    assert summary.count("done") == 1 and (tmp_path / "photos" / "a.png").exists()
+
+
+def test_an_output_that_would_replace_another_input_is_refused(tmp_path, models_dir):
+    folder = tmp_path / "p"
+    original = _write(folder / "x.png", seed=1).read_bytes()
+    _write(folder / "x.jpg", seed=2)
+    summary = drain(run_batch([folder], BatchOptions(folder, format="png", sigma=5, overwrite=True)))
+    assert summary.count("done") == 0 and summary.count("failed") == 2
+    reasons = {r.input.name: r.reason for r in summary.results}
+    assert "would replace the input" in reasons["x.jpg"] and "overwrite the input" in reasons["x.png"]
+    assert (folder / "x.png").read_bytes() == original
+
+
+def test_a_single_file_depth_check_uses_the_chosen_format(tmp_path, models_dir):
+    src = _write(tmp_path / "a.png")
+    summary = drain(run_batch([src], BatchOptions(tmp_path / "o" / "b.png", format="tiff", bit_depth=32, sigma=5)))
+    assert summary.count("failed") == 0, summary.text()
