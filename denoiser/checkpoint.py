@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from denoiser.archs import DenoiserNet, build_arch
-from denoiser.errors import CheckpointError, ModelNotFoundError
+from denoiser.errors import CheckpointError, DenoiserError, ModelNotFoundError
 from denoiser.resources import bundled_models_dir
 
 FORMAT_VERSION = 1
@@ -119,16 +119,23 @@ def _plain(obj: Any) -> Any:
     return str(obj)
 
 
-def _read(path: Path) -> dict[str, Any]:
+def torch_file(path: str | Path, what: str, foreign: str, *, weights_only: bool,
+               missing: type[DenoiserError] = CheckpointError) -> Any:
+    """`torch.load` on the CPU with one-line errors: `missing` when the file is not there, what failed for
+    other OS errors, and `foreign` for a corrupt or non-PyTorch file (PyTorch's own message can run to a page)."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
     except FileNotFoundError:
-        raise ModelNotFoundError(f"checkpoint '{path}' does not exist") from None
+        raise missing(f"{what} '{path}' does not exist") from None
     except OSError as exc:  # permissions, a folder, a device error: say which, not "corrupt"
-        raise CheckpointError(f"cannot read checkpoint '{path}': {exc.strerror or exc}") from None
-    except Exception as exc:  # corrupt or foreign file: PyTorch's own message can run to a page
-        raise CheckpointError(f"'{path}' is not a readable Denoiser Studio checkpoint: the file is corrupt or "
-                              f"not a model ({type(exc).__name__})") from exc
+        raise CheckpointError(f"cannot read {what} '{path}': {exc.strerror or exc}") from None
+    except Exception as exc:
+        raise CheckpointError(f"'{path}' {foreign} ({type(exc).__name__})") from None
+
+
+def _read(path: Path) -> dict[str, Any]:
+    payload = torch_file(path, "checkpoint", "is not a readable Denoiser Studio checkpoint: the file is corrupt or "
+                         "not a model", weights_only=True, missing=ModelNotFoundError)
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"'{path}' is not a Denoiser Studio checkpoint (no format_version)")
     if payload["format_version"] > FORMAT_VERSION:

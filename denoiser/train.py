@@ -25,7 +25,7 @@ import torch
 
 from denoiser.archs import DenoiserNet, build_arch
 from denoiser.archs.unet import UNet, unet_to_gray
-from denoiser.checkpoint import load_checkpoint, save_checkpoint
+from denoiser.checkpoint import load_checkpoint, save_checkpoint, torch_file
 from denoiser.data import PatchSampler, find_images, split_train_val, validation_crops
 from denoiser.device import resolve_device
 from denoiser.errors import CheckpointError, DenoiserError
@@ -267,15 +267,8 @@ STATE_KEYS = ("model", "optimizer", "step", "best", "history", "torch_rng", "py_
 
 def read_training_state(path: str | Path) -> dict:
     """The *.state.pt an earlier run wrote; CheckpointError (one line) for a missing or foreign file."""
-    try:
-        st = torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise CheckpointError(f"training state '{path}' does not exist") from None
-    except OSError as exc:  # permissions, a folder, a device error: say which, not "corrupt"
-        raise CheckpointError(f"cannot read training state '{path}': {exc.strerror or exc}") from None
-    except Exception as exc:  # corrupt, or not a PyTorch file at all
-        raise CheckpointError(f"'{path}' is not a training state written by `denoiser train` "
-                              f"({type(exc).__name__})") from None
+    st = torch_file(path, "training state", "is not a training state written by `denoiser train`",
+                    weights_only=False)
     missing = [k for k in STATE_KEYS if not isinstance(st, dict) or k not in st]
     if missing:
         raise CheckpointError(f"'{path}' is not a training state written by `denoiser train` (no {', '.join(missing)}); "
