@@ -19,8 +19,8 @@ from denoiser.checkpoint import LoadedModel, load_model, read_info, resolve_mode
 from denoiser.data import find_images
 from denoiser.errors import DenoiserError
 from denoiser.imageio import (
-    FORMAT_BIT_DEPTHS,
     SUPPORTED_EXTENSIONS,
+    check_write_options,
     load_image,
     native_pixels,
     output_format_for,
@@ -101,20 +101,15 @@ def _out_name(src: Path, fmt: str, suffix: str) -> str:
 def check_options(opts: BatchOptions) -> None:
     """Refuse options that would fail every file (unknown model or format, a depth the format cannot hold,
     a bad quality) before any work starts; raises ValueError or a DenoiserError with the reason."""
-    if opts.format != "same" and opts.format not in FORMAT_EXTENSIONS:
-        raise ValueError(f"unknown output format '{opts.format}' (same, {', '.join(FORMAT_EXTENSIONS)})")
-    if not 1 <= int(opts.quality) <= 100:
-        raise ValueError(f"quality must be between 1 and 100, got {opts.quality}")
-    if opts.format != "same":
-        _check_depth(opts.format, opts.bit_depth)
+    _check_format(opts.format)
+    same = opts.format == "same"  # then each file's own format, checked before that file is denoised
+    check_write_options(None if same else opts.format, None if same else opts.bit_depth, opts.quality)
     read_info(resolve_model(opts.model, 3))
 
 
-def _check_depth(fmt: str, bit_depth: int | None) -> None:
-    allowed = FORMAT_BIT_DEPTHS[fmt]
-    if bit_depth is not None and bit_depth not in allowed:
-        supported = "/".join(str(d) for d in allowed)
-        raise ValueError(f"{fmt.upper()} cannot store {bit_depth}-bit images (only {supported}-bit)")
+def _check_format(fmt: str) -> None:
+    if fmt != "same" and fmt not in FORMAT_EXTENSIONS:
+        raise ValueError(f"unknown output format '{fmt}' (same, {', '.join(FORMAT_EXTENSIONS)})")
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -126,8 +121,7 @@ def plan_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> list[tuple[P
 
     An output folder inside an input folder is not scanned (a rerun would denoise its own outputs), and
     when two inputs would write the same file (photo.jpg and photo.tif to PNG) the later one fails."""
-    if opts.format != "same" and opts.format not in FORMAT_EXTENSIONS:
-        raise ValueError(f"unknown output format '{opts.format}' (same, {', '.join(FORMAT_EXTENSIONS)})")
+    _check_format(opts.format)
     out = Path(opts.output)
     out_abs = out.resolve()
     plan: list[tuple[Path, Path | None, str]] = []
@@ -192,7 +186,8 @@ def run_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> ProgressGen[B
                 result.status, result.reason = "skipped", "output exists (use overwrite to replace it)"
             else:
                 try:
-                    _check_depth(opts.format if opts.format != "same" else output_format_for(dst), opts.bit_depth)
+                    out_fmt = opts.format if opts.format != "same" else output_format_for(dst)
+                    check_write_options(out_fmt, opts.bit_depth, opts.quality)
                     img = load_image(src)
                     # 8/16-bit files are denoised from their integer pixels, so the float copy can go:
                     # a 50-megapixel photo then needs a quarter of its memory while the tiles run.
@@ -211,8 +206,8 @@ def run_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> ProgressGen[B
                             break
                         yield Progress(i + ev.fraction, total, f"{src.name}: {ev.message}", {"index": i, "file": str(src)})
                     data = res.image if opts.strength == 1.0 else blend_strength(unit_float(pixels), res.image, opts.strength)
-                    fmt = None if opts.format == "same" else opts.format
-                    save_image(replace(img, data=data, alpha=alpha), dst, format=fmt, bit_depth=opts.bit_depth, quality=opts.quality)
+                    save_image(replace(img, data=data, alpha=alpha), dst, format=out_fmt, bit_depth=opts.bit_depth,
+                               quality=opts.quality)
                     result.status, result.reason, result.sigma = "done", "", res.sigma
                 except (DenoiserError, OSError, ValueError, MemoryError) as exc:
                     result.status, result.reason = "failed", str(exc)

@@ -69,12 +69,15 @@ def _bar(total: float, desc: str, quiet: bool = False) -> Any:
                 bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} [{elapsed}<{remaining}]")
 
 
-def drain_with_bar(gen: Any, desc: str, quiet: bool = False) -> Any:
-    """Run an engine generator to completion, showing its progress on stderr."""
+def drain_with_bar(gen: Any, desc: str, quiet: bool = False, also: Any = None) -> Any:
+    """Run an engine generator to completion, showing its progress on stderr (and passing each event to
+    `also`, when given)."""
     bar = None
 
     def show(ev: Progress) -> None:
         nonlocal bar
+        if also is not None:
+            also(ev)
         if bar is None:
             bar = _bar(ev.total, desc, quiet)
         bar.n = ev.done
@@ -237,27 +240,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     loaded = load_model(args.model, 1 if gray else 3)
     skipped: list[str] = []
 
-    def noting_skips(gen: Any) -> Any:
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                return stop.value
-            if "skipped" in ev.data:
-                skipped.append(f"{ev.data['skipped']}: {ev.data['reason']}")
-            yield ev
+    def note_skip(ev: Progress) -> None:
+        if "skipped" in ev.data:
+            skipped.append(f"{ev.data['skipped']}: {ev.data['reason']}")
 
     def run(noisy: Any, sigma: float | None) -> Any:
         return denoise(noisy, loaded, sigma=sigma, tile=args.tile, device=args.device, precision=args.precision,
                        ensemble=args.ensemble).image
 
     rows = drain_with_bar(
-        noting_skips(evaluate_set(args.clean_dir, run, args.sigma, gray=gray, blind=args.blind, clip=args.clip,
-                                  limit=args.limit)),
+        evaluate_set(args.clean_dir, run, args.sigma, gray=gray, blind=args.blind, clip=args.clip, limit=args.limit),
         "eval",
         args.quiet,
+        also=note_skip,
     )
-    for line in dict.fromkeys(skipped):
+    for line in skipped:
         print(f"skipped (left out of the means): {line}", file=sys.stderr)
     if args.json:
         print(json.dumps({"model": str(loaded.info.path), "set": str(args.clean_dir), "blind": args.blind,

@@ -81,7 +81,7 @@ def evaluate_set(
     rows = []
     total = len(files) * len(sigmas)
     done = 0
-    unreadable: dict[Path, str] = {}
+    unreadable: set[Path] = set()
     for sigma in sigmas:
         np_, ns, mp, ms = [], [], [], []
         for i, f in enumerate(files):
@@ -91,7 +91,7 @@ def evaluate_set(
             try:
                 clean = load_clean(f, gray)
             except DenoiserError as exc:
-                unreadable[f] = str(exc)
+                unreadable.add(f)
                 done += 1
                 yield Progress(done, total, f"skipped {f.name}: {exc}", {"skipped": str(f), "reason": str(exc)})
                 continue

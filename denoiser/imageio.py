@@ -972,6 +972,18 @@ def _atomic_write(target: Path, write: Callable[[BinaryIO], None], overwrite: bo
     _fsync_dir(parent)
 
 
+def check_write_options(fmt: str | None, bit_depth: int | None = None, quality: int = 95) -> None:
+    """ValueError when format `fmt` (a FORMAT_BIT_DEPTHS name; None: not known yet, depth unchecked) cannot be
+    written with this explicit depth or quality; batch runs call it before denoising, so a bad pair fails
+    before the work rather than after it."""
+    allowed = FORMAT_BIT_DEPTHS[fmt] if fmt is not None else ()
+    if fmt is not None and bit_depth is not None and bit_depth not in allowed:
+        supported = "/".join(str(d) for d in allowed)
+        raise ValueError(f"{fmt.upper()} cannot store {bit_depth}-bit images (only {supported}-bit)")
+    if not 1 <= int(quality) <= 100:
+        raise ValueError(f"quality must be between 1 and 100, got {quality}")
+
+
 def save_image(
     image: Image,
     path: str | Path,
@@ -999,16 +1011,12 @@ def save_image(
             fmt = output_format_for(target)
         except ValueError as e:
             raise ImageWriteError(target, str(e)) from None
+    try:
+        check_write_options(fmt, bit_depth, quality)
+    except ValueError as e:
+        raise ImageWriteError(target, str(e)) from None
     allowed = FORMAT_BIT_DEPTHS[fmt]
-    if bit_depth is None:
-        depth = max((d for d in allowed if d <= image.bit_depth), default=allowed[0])
-    elif bit_depth in allowed:
-        depth = bit_depth
-    else:
-        supported = "/".join(str(d) for d in allowed)
-        raise ImageWriteError(target, f"{fmt.upper()} cannot store {bit_depth}-bit images (only {supported}-bit)")
-    if not 1 <= int(quality) <= 100:
-        raise ImageWriteError(target, f"quality must be between 1 and 100, got {quality}")
+    depth = bit_depth if bit_depth is not None else max((d for d in allowed if d <= image.bit_depth), default=allowed[0])
 
     with_alpha = image.alpha is not None and fmt != "jpeg"
     pixels = _pack_pixels(image, depth, with_alpha)
