@@ -3,14 +3,16 @@
 #
 #   bash bench/gpu_train.sh DATA OUT MINUTES [PYTHON]
 #
-# DATA holds the training folders `color` (CBSD432) and, optionally, `gray` (Train400), as
+# DATA holds the training folders `color` (CBSD432) and, optionally, `gray` (Train400) and
+# `real/PolyU40` (real noisy/clean pairs, whose fixed held-out fifth validates `photo`), as
 # ../shared/data/train does. Each run starts from a base checkpoint, anneals its learning rate over
 # MINUTES (`denoiser train --minutes`), makes batches in loader processes (Gaussian noise on the GPU),
 # and keeps its best validation checkpoint; the checkpoints are written to OUT as float16 bundles
 # (what bench/bundle.py writes) with their logs. The model card names the settings each stage used.
 #
 # Settings (environment): MODELS (default "gaussian-color gaussian-gray photo"); COLOR_BASE (default
-# resources/models/gaussian-color.pt), GRAY_BASE and PHOTO_BASE (default COLOR_BASE); COLOR_LR and
+# resources/models/gaussian-color.pt), GRAY_BASE (default COLOR_BASE), PHOTO_BASE (default
+# resources/models/photo.pt); COLOR_LR and
 # GRAY_LR (4e-4), PHOTO_LR (3e-4); WARMUP (300); WORKERS (loader processes per Gaussian run, 3) and
 # PHOTO_WORKERS (7); SEED (4); DEVICE (cuda; cpu makes it a smoke test).
 set -u
@@ -29,7 +31,9 @@ ARCH='{"channels": [32, 64, 128, 256], "blocks": 2, "bottleneck_blocks": 2}'
 COMMON=(--arch unet --arch-config "$ARCH" --patch 128 --batch 64 --device "${DEVICE:-cuda}" --minutes "$MINUTES"
         --steps 200000 --warmup "${WARMUP:-300}" --val-every 500 --checkpoint-every 1000 --seed "${SEED:-4}"
         --threads 2)
-GAUSS=(--noise gaussian --sigma-range 0,75 --clip-prob 0.5 --workers "${WORKERS:-3}")
+GAUSS=(--noise gaussian --sigma-range 0,75 --clip-prob 0.5 --exposure-prob 0.25 --workers "${WORKERS:-3}")
+REAL=()
+[ -d "$DATA/real/PolyU40" ] && REAL=(--real-data "$DATA/real/PolyU40" --real-share 0.25)
 
 for name in $MODELS; do
     case $name in
@@ -41,8 +45,9 @@ for name in $MODELS; do
             --base "${GRAY_BASE:-$COLOR_BASE}" --lr "${GRAY_LR:-4e-4}" "${GAUSS[@]}" "${COMMON[@]}" \
             > "$OUT/gray.log" 2>&1 & ;;
     photo)
-        $PY -m denoiser train --data "$DATA/color" --out "$WORK/$name.pt" --channels 3 \
-            --base "${PHOTO_BASE:-$COLOR_BASE}" --noise camera --level-range 0,1 --jpeg-prob 0.3 --clip-prob 0 \
+        $PY -m denoiser train --data "$DATA/color" "${REAL[@]}" --out "$WORK/$name.pt" --channels 3 \
+            --base "${PHOTO_BASE:-resources/models/photo.pt}" --noise camera --level-range 0,1 --jpeg-prob 0.3 \
+            --clip-prob 0.5 --clean-prob 0.05 --exposure-prob 0.25 --blur-prob "${PHOTO_BLUR:-0.3}" \
             --sigma-map estimate --val-sigma 50 --lr "${PHOTO_LR:-3e-4}" --workers "${PHOTO_WORKERS:-7}" \
             "${COMMON[@]}" > "$OUT/photo.log" 2>&1 & ;;
     *) echo "unknown model $name" >&2 ;;

@@ -18,6 +18,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ sys.path.insert(0, str(REPO))
 from denoiser.checkpoint import LoadedModel, load_model  # noqa: E402
 from denoiser.estimate import estimate_sigma  # noqa: E402
 from denoiser.evaluate import evaluate_set, to_8bit  # noqa: E402
+from denoiser.fidelity import measure_fidelity, overexpose  # noqa: E402
 from denoiser.inference import denoise  # noqa: E402
 from denoiser.metrics import psnr, ssim  # noqa: E402
 from denoiser.progress import Progress, drain  # noqa: E402
@@ -42,6 +44,7 @@ VARIANT_LABELS = {
     "given": "ours, σ given",
     "blind": "ours, blind (σ estimated)",
     "clipped": "ours, clipped 8-bit input, σ given",
+    "blind_clipped": "ours, clipped 8-bit input, blind (σ estimated)",
     "ensemble": f"ours ×{ENSEMBLE} self-ensemble, σ given ({ENSEMBLE}× the time)",
 }
 
@@ -72,8 +75,8 @@ def synthetic(model_for: dict[bool, object], limit: int | None, variants: list[s
                 return denoise(noisy, loaded, sigma=sigma, ensemble=passes).image
 
             t = time.time()
-            rows = drain(evaluate_set(DATA / "test" / name, run, SIGMAS, gray=gray, blind=variant == "blind",
-                                      clip=variant == "clipped", limit=limit), stop_on_unreadable)
+            rows = drain(evaluate_set(DATA / "test" / name, run, SIGMAS, gray=gray, blind=variant in ("blind", "blind_clipped"),
+                                      clip=variant in ("clipped", "blind_clipped"), limit=limit), stop_on_unreadable)
             results[variant][name] = {int(r.sigma): {"psnr": r.psnr, "ssim": r.ssim, "noisy_psnr": r.noisy_psnr}
                                       for r in rows}
             print(f"{variant:8s} {name:8s} " + " ".join(f"{r.psnr:.2f}" for r in rows) + f"  ({time.time() - t:.0f} s)",
@@ -101,55 +104,136 @@ def blind_model(loaded: LoadedModel, ensemble: int = 1) -> Restorer:
 
 
 BM3D_FACTORS = (2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
+NLM_FACTORS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+POLYU = DATA / "train" / "real" / "PolyU40"
+POLYU_CROP, POLYU_CROPS = 512, 2  # crops per held-out scene, along its diagonal
+
+RealCase = list[tuple[str, np.ndarray, np.ndarray]]  # (name, clean, noisy): 8-bit RGB arrays as float64
 
 
-def cbm3d_tuned(files: list[Path], clean_dir: Path) -> Restorer:
-    """CBM3D (`bm3d` package) given a well-chosen noise level: our blind estimate times the factor that
-    scores best on the set's first image. Real noise is correlated, so the white-noise estimate alone
-    is too low for BM3D; tuning the factor per set is generous to the anchor."""
-    import bm3d
+def real_cases(limit: int | None) -> dict[str, RealCase]:
+    """The real-noise sets: the held-out PolyU40 scenes (crops; whole scenes are never trained on) and test/real."""
+    from denoiser.data import find_pairs, split_pairs
 
-    def run_with(factor: float) -> Restorer:
-        def run(noisy: np.ndarray) -> tuple[np.ndarray, float]:
-            sigma = estimate_sigma(noisy) * factor
-            return np.clip(bm3d.bm3d_rgb(noisy, sigma / 255), 0, 1), sigma
-
-        return run
-
-    clean = np.asarray(PILImage.open(clean_dir / files[0].name).convert("RGB"), dtype=np.float64)
-    noisy = np.asarray(PILImage.open(files[0]).convert("RGB"), dtype=np.float32) / 255
-    scores = {f: psnr(clean, to_8bit(run_with(f)(noisy)[0] * 255)) for f in BM3D_FACTORS}
-    best = max(scores, key=scores.get)
-    print(f"CBM3D factor on {files[0].parent.parent.name}: {best} ({scores})", file=sys.stderr)
-    return run_with(best)
-
-
-def real_sets(models: dict[str, Restorer], limit: int | None, bm3d: bool = True) -> dict:
-    """PSNR/SSIM on test/real/*: the noisy input, each restorer (blind) and, with `bm3d`, tuned CBM3D."""
-    out: dict = {}
+    cases: dict[str, RealCase] = {}
+    if POLYU.is_dir():
+        _train, val = split_pairs(find_pairs([POLYU]))
+        crops: RealCase = []
+        for noisy_path, clean_path in val:
+            noisy = np.asarray(PILImage.open(noisy_path).convert("RGB"), dtype=np.float64)
+            clean = np.asarray(PILImage.open(clean_path).convert("RGB"), dtype=np.float64)
+            h, w = min(noisy.shape[0], clean.shape[0]), min(noisy.shape[1], clean.shape[1])
+            for j in range(POLYU_CROPS):
+                f = (j + 1) / (POLYU_CROPS + 1)
+                y, x = int((h - POLYU_CROP) * f), int((w - POLYU_CROP) * f)
+                crops.append((f"{noisy_path.stem}@{y},{x}", clean[y : y + POLYU_CROP, x : x + POLYU_CROP],
+                              noisy[y : y + POLYU_CROP, x : x + POLYU_CROP]))
+        cases["PolyU40_heldout"] = crops[:limit]
     for folder in sorted((DATA / "test" / "real").glob("*")):
         if not (folder / "noisy").is_dir():
             continue
-        files = sorted((folder / "noisy").glob("*.png"))[:limit]
+        cases[folder.name] = [(f.name, np.asarray(PILImage.open(folder / "clean" / f.name).convert("RGB"), dtype=np.float64),
+                               np.asarray(PILImage.open(f).convert("RGB"), dtype=np.float64))
+                              for f in sorted((folder / "noisy").glob("*.png"))[:limit]]
+    return cases
+
+
+def tuned_anchor(label: str, restore_at: Callable[[np.ndarray, float], np.ndarray], factors: tuple[float, ...],
+                 case: RealCase) -> Restorer:
+    """A classical method given a well-chosen noise level: our blind estimate times the factor that scores
+    best on the set's first image. Real noise is correlated, so the white-noise estimate alone is too low
+    for these methods; tuning the factor per set is generous to the anchor."""
+
+    def run_with(factor: float) -> Restorer:
+        def run(noisy: np.ndarray) -> tuple[np.ndarray, float]:
+            level = estimate_sigma(noisy) * factor
+            return np.clip(restore_at(noisy, level), 0, 1), level
+
+        return run
+
+    _name, clean, noisy = case[0]
+    scores = {f: psnr(clean, to_8bit(run_with(f)((noisy / 255).astype(np.float32))[0] * 255)) for f in factors}
+    best = max(scores, key=scores.get)
+    print(f"{label} factor: {best} ({', '.join(f'{f:g}: {v:.2f}' for f, v in scores.items())})", file=sys.stderr)
+    return run_with(best)
+
+
+def cbm3d_at(noisy: np.ndarray, level: float) -> np.ndarray:
+    """CBM3D (`bm3d` package) at noise level `level` (0–255)."""
+    import bm3d
+
+    return bm3d.bm3d_rgb(noisy, level / 255)
+
+
+def nlm_at(noisy: np.ndarray, level: float) -> np.ndarray:
+    """OpenCV's colour non-local means with filter strength `level` (0–255) for luma and chroma."""
+    import cv2
+
+    u8 = to_8bit(noisy * 255).astype(np.uint8)
+    return cv2.fastNlMeansDenoisingColored(u8, None, float(level), float(level), 7, 21).astype(np.float32) / 255
+
+
+def real_sets(models: dict[str, Restorer], limit: int | None, bm3d: bool = True) -> dict:
+    """PSNR/SSIM on the real-noise sets: the noisy input, each restorer (blind), OpenCV NLM and (with `bm3d`)
+    CBM3D at a tuned level."""
+    out: dict = {}
+    for set_name, case in real_cases(limit).items():
         entry: dict = {"noisy": {"psnr": [], "ssim": []}}
-        restorers = {**models, **({"CBM3D, σ tuned": cbm3d_tuned(files, folder / "clean")} if bm3d else {})}
-        for f in files:
-            clean = np.asarray(PILImage.open(folder / "clean" / f.name).convert("RGB"), dtype=np.float64)
-            noisy = np.asarray(PILImage.open(f).convert("RGB"), dtype=np.float64)
+        anchors = {"OpenCV NLM, h tuned": tuned_anchor(f"NLM on {set_name}", nlm_at, NLM_FACTORS, case)}
+        if bm3d:
+            anchors["CBM3D, σ tuned"] = tuned_anchor(f"CBM3D on {set_name}", cbm3d_at, BM3D_FACTORS, case)
+        for _name, clean, noisy in case:
             entry["noisy"]["psnr"].append(psnr(clean, noisy))
             entry["noisy"]["ssim"].append(ssim(clean, noisy))
-            for mname, restore in restorers.items():
+            for mname, restore in {**models, **anchors}.items():
                 image, sigma = restore((noisy / 255).astype(np.float32))
                 den = to_8bit(image * 255)
                 e = entry.setdefault(mname, {"psnr": [], "ssim": [], "sigma": []})
                 e["psnr"].append(psnr(clean, den))
                 e["ssim"].append(ssim(clean, den))
                 e["sigma"].append(sigma)
-        out[folder.name] = {k: {m: float(np.mean(v)) for m, v in d.items()} for k, d in entry.items()}
-        out[folder.name]["images"] = len(files)
-        print(f"real {folder.name}: " + ", ".join(f"{k} {v['psnr']:.2f}" for k, v in out[folder.name].items()
-                                                  if isinstance(v, dict)), file=sys.stderr)
+        out[set_name] = {k: {m: float(np.mean(v)) for m, v in d.items()} for k, d in entry.items()}
+        out[set_name]["images"] = len(case)
+        print(f"real {set_name}: " + ", ".join(f"{k} {v['psnr']:.2f}" for k, v in out[set_name].items()
+                                               if isinstance(v, dict)), file=sys.stderr)
     return out
+
+
+FIDELITY_SETS = {"Kodak24": 1.0, "Kodak24 ×1.5 (clipped)": 1.5}  # clean photos in, and the same over-exposed
+
+
+def fidelity(models: dict[str, LoadedModel], limit: int | None) -> dict:
+    """{model: {set: Fidelity as a dict}}: clean photos through each model with σ estimated, as the app
+    runs it, and how far the output moved from its input (a denoiser must leave a clean photo alone)."""
+    files = sorted((DATA / "test" / "Kodak24").glob("*.png"))[:limit]
+    photos = [np.asarray(PILImage.open(f).convert("RGB"), dtype=np.float64) for f in files]
+    luma = np.array([0.299, 0.587, 0.114])
+    out: dict = {}
+    for name, loaded in models.items():
+        out[name] = {}
+        for set_name, gain in FIDELITY_SETS.items():
+            images = [overexpose(x, gain) for x in photos]
+            if loaded.net.in_channels == 1:
+                images = [np.round(x @ luma)[..., None] for x in images]
+            f = measure_fidelity(images, lambda a, m=loaded: denoise(a, m).image)
+            out[name][set_name] = asdict(f)
+            print(f"fidelity {name} {set_name}: shift {', '.join(f'{v:+.2f}' for v in f.mean_shift)}, "
+                  f"{f.psnr_vs_input:.2f} dB, saturated kept {f.saturated_kept:.1%}", file=sys.stderr)
+    return out
+
+
+def fidelity_markdown(fid: dict) -> list[str]:
+    """The fidelity table: one row per model and set."""
+    lines = ["", "Fidelity on clean photos (σ estimated; the output against its own input; want |shift| ≤ 0.25 "
+             "levels, ≥ 40 dB, saturated values kept):", "",
+             "| model | photos | mean shift R / G / B (levels) | PSNR vs input | saturated kept (all / 5×5 regions) "
+             "| largest change |", "|---|---|---|---|---|---|"]
+    for name, sets in fid.items():
+        for set_name, f in sets.items():
+            shift = " / ".join(f"{v:+.2f}" for v in f["mean_shift"])
+            lines.append(f"| {name} | {set_name} ({f['images']}) | {shift} | {f['psnr_vs_input']:.2f} dB | "
+                         f"{f['saturated_kept']:.1%} / {f['saturated_interior_kept']:.1%} | {f['max_abs_change']:.0f} |")
+    return lines
 
 
 def rni6_sheet(models: dict[str, object], path: Path) -> None:
@@ -180,6 +264,8 @@ def merge(old: dict, new: dict) -> dict:
     out["synthetic"] = {v: dict(sets) for v, sets in old.get("synthetic", {}).items()}
     for variant, sets in new.get("synthetic", {}).items():
         out["synthetic"].setdefault(variant, {}).update(sets)
+    if "fidelity" in new:
+        out["fidelity"] = {**old.get("fidelity", {}), **new["fidelity"]}
     out["real"] = {name: dict(methods) for name, methods in old.get("real", {}).items()}
     for name, methods in new.get("real", {}).items():
         out["real"].setdefault(name, {}).update(methods)
@@ -210,13 +296,16 @@ def markdown(res: dict, labels: dict[str, str] = VARIANT_LABELS) -> str:
         lines.append("| ours | " + " | ".join(" / ".join(f"{v[s][str(sig)]['ssim']:.4f}" for sig in SIGMAS)
                                               if s in v else "–" for s in SETS) + " |")
     if res.get("real"):
-        methods = [k for k in next(iter(res["real"].values())) if k not in ("images", "noisy")]
+        methods = {k: None for d in res["real"].values() for k in d if k not in ("images", "noisy")}
         models = sorted(methods, key=real_column_order)
-        lines += ["", "Real camera noise (`test/real`, PSNR / SSIM, blind):", "",
+        lines += ["", f"Real camera noise (PSNR / SSIM, blind; PolyU40_heldout: {POLYU_CROPS} crops of {POLYU_CROP}² "
+                  "from each held-out PolyU40 scene, never trained on; SIDD sets from `test/real`):", "",
                   "| set | images | noisy input | " + " | ".join(models) + " |", "|---|---|---|" + "---|" * len(models)]
         for name, d in res["real"].items():
             lines.append(f"| {name} | {d['images']} | {d['noisy']['psnr']:.2f} / {d['noisy']['ssim']:.4f} | "
-                         + " | ".join(f"{d[m]['psnr']:.2f} / {d[m]['ssim']:.4f}" for m in models) + " |")
+                         + " | ".join(f"{d[m]['psnr']:.2f} / {d[m]['ssim']:.4f}" if m in d else "–" for m in models) + " |")
+    if res.get("fidelity"):
+        lines += fidelity_markdown(res["fidelity"])
     return "\n".join(lines) + "\n"
 
 
@@ -230,13 +319,14 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANT_LABELS), help=f"from {', '.join(VARIANT_LABELS)}")
     ap.add_argument("--sets", default=",".join(SETS), help=f"synthetic sets, from {', '.join(SETS)}")
     ap.add_argument("--no-real", action="store_true", help="leave out the real-noise sets and the RNI6 sheet")
+    ap.add_argument("--no-fidelity", action="store_true", help="leave out the fidelity table (clean photos in)")
     ap.add_argument("--merge", action="store_true",
                     help="update the cells run here in --out's quality.json and keep the others")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--sheet", type=Path, default=REPO / "bench" / "rni6_sheet.png", help="where the RNI6 sheet goes")
     ap.add_argument("--no-bm3d", action="store_true", help="leave out the CBM3D anchor on the real sets (about 6 min)")
     args = ap.parse_args()
-    variants, sets = args.variants.split(","), args.sets.split(",")
+    variants, sets = [v for v in args.variants.split(",") if v], [s for s in args.sets.split(",") if s]
     unknown = [v for v in variants if v not in VARIANT_LABELS] + [s for s in sets if s not in SETS]
     if unknown:
         ap.error(f"unknown variant or set: {', '.join(unknown)}")
@@ -262,6 +352,9 @@ def main() -> None:
                                      "gaussian-color (ours)": blind_model(color)}
         res["real"] = real_sets(real, args.limit, bm3d=not args.no_bm3d)
         rni6_sheet({"photo": photo, "gray": gray}, args.sheet)
+    if not args.no_fidelity:
+        res["fidelity"] = fidelity({"photo": load_model(args.photo_model), "gaussian-color": color, "gaussian-gray": gray},
+                                   args.limit)
     res["seconds"] = round(time.time() - start, 1)
     res = json.loads(json.dumps(res))  # σ keys as strings, as in a stored file
     if stored is not None:

@@ -44,6 +44,7 @@ class BatchOptions:
     device: str = "auto"
     precision: str = "auto"  # auto|fp32|bf16|fp16, see device.resolve_precision
     ensemble: int = 1  # passes per tile over flips/quarter turns (1, 2, 4, 8), see denoiser.ensemble
+    keep_clipped: bool = True  # keep regions clipped to black or white as they are, see denoiser.fidelity
     recursive: bool = False
     suffix: str = ""
     format: str = "same"  # same|png|tiff|jpeg|webp
@@ -102,9 +103,16 @@ def check_options(opts: BatchOptions) -> None:
     """Refuse options that would fail every file (unknown model or format, a depth the format cannot hold,
     a bad quality) before any work starts; raises ValueError or a DenoiserError with the reason."""
     _check_format(opts.format)
+    check_suffix(opts.suffix)
     same = opts.format == "same"  # then each file's own format, checked before that file is denoised
     check_write_options(None if same else opts.format, None if same else opts.bit_depth, opts.quality)
     read_info(resolve_model(opts.model, 3))
+
+
+def check_suffix(suffix: str) -> None:
+    """A suffix is part of a file name: path separators, `..` and NUL would write outside the output folder."""
+    if any(ch in suffix for ch in ("/", "\\", "\0")) or ".." in suffix:
+        raise ValueError(f"--suffix '{suffix}' must be part of a file name: no '/', '\\' or '..'")
 
 
 def _check_format(fmt: str) -> None:
@@ -122,6 +130,7 @@ def plan_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> list[tuple[P
     An output folder inside an input folder is not scanned (a rerun would denoise its own outputs), and
     when two inputs would write the same file (photo.jpg and photo.tif to PNG) the later one fails."""
     _check_format(opts.format)
+    check_suffix(opts.suffix)
     out = Path(opts.output)
     out_abs = out.resolve()
     plan: list[tuple[Path, Path | None, str]] = []
@@ -197,7 +206,7 @@ def run_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> ProgressGen[B
                     if mpath not in models:
                         models[mpath] = load_model(mpath)
                     gen = denoise_array(pixels, models[mpath], sigma=opts.sigma, tile=opts.tile, device=opts.device,
-                                       precision=opts.precision, ensemble=opts.ensemble)
+                                       precision=opts.precision, ensemble=opts.ensemble, keep_clipped=opts.keep_clipped)
                     while True:
                         try:
                             ev = next(gen)

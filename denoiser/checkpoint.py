@@ -119,12 +119,12 @@ def _plain(obj: Any) -> Any:
     return str(obj)
 
 
-def torch_file(path: str | Path, what: str, foreign: str, *, weights_only: bool,
-               missing: type[DenoiserError] = CheckpointError) -> Any:
-    """`torch.load` on the CPU with one-line errors: `missing` when the file is not there, what failed for
-    other OS errors, and `foreign` for a corrupt or non-PyTorch file (PyTorch's own message can run to a page)."""
+def torch_file(path: str | Path, what: str, foreign: str, *, missing: type[DenoiserError] = CheckpointError) -> Any:
+    """`torch.load` on the CPU, always with `weights_only=True` (a crafted file cannot run code: it is refused
+    as foreign), with one-line errors: `missing` when the file is not there, what failed for other OS
+    errors, and `foreign` for a corrupt or non-PyTorch file (PyTorch's own message can run to a page)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=weights_only)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise missing(f"{what} '{path}' does not exist") from None
     except OSError as exc:  # permissions, a folder, a device error: say which, not "corrupt"
@@ -135,7 +135,7 @@ def torch_file(path: str | Path, what: str, foreign: str, *, weights_only: bool,
 
 def _read(path: Path) -> dict[str, Any]:
     payload = torch_file(path, "checkpoint", "is not a readable Denoiser Studio checkpoint: the file is corrupt or "
-                         "not a model", weights_only=True, missing=ModelNotFoundError)
+                         "not a model", missing=ModelNotFoundError)
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"'{path}' is not a Denoiser Studio checkpoint (no format_version)")
     if payload["format_version"] > FORMAT_VERSION:

@@ -133,6 +133,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
         device=args.device,
         precision=args.precision,
         ensemble=args.ensemble,
+        keep_clipped=not args.denoise_clipped,
         recursive=args.recursive,
         suffix=args.suffix,
         format=args.format,
@@ -170,8 +171,11 @@ def cmd_add_noise(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     _check_output_name(args.inputs, args.output)
     # The same output layout as `denoise`: the tree mirrored, clashing names and the output folder caught.
-    plan = plan_batch(args.inputs, BatchOptions(output=Path(args.output), recursive=args.recursive,
-                                                suffix=args.suffix, format=args.format))
+    try:
+        plan = plan_batch(args.inputs, BatchOptions(output=Path(args.output), recursive=args.recursive,
+                                                    suffix=args.suffix, format=args.format))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     failed = 0
     for i, (f, dst, problem) in enumerate(plan):
         try:
@@ -220,11 +224,14 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from denoiser.checkpoint import load_model
     from denoiser.data import find_images
+    from denoiser.device import resolve_device, resolve_precision
     from denoiser.evaluate import evaluate_set
     from denoiser.imageio import load_image
     from denoiser.inference import denoise
 
     _check_device(args)
+    device = resolve_device(args.device)
+    precision = resolve_precision(args.precision, device)  # the one that runs, named with the figures
     files = find_images([args.clean_dir], recursive=False)
     if not files:
         print(f"no images in {args.clean_dir}", file=sys.stderr)
@@ -245,7 +252,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             skipped.append(f"{ev.data['skipped']}: {ev.data['reason']}")
 
     def run(noisy: Any, sigma: float | None) -> Any:
-        return denoise(noisy, loaded, sigma=sigma, tile=args.tile, device=args.device, precision=args.precision,
+        return denoise(noisy, loaded, sigma=sigma, tile=args.tile, device=device, precision=precision,
                        ensemble=args.ensemble).image
 
     rows = drain_with_bar(
@@ -258,10 +265,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"skipped (left out of the means): {line}", file=sys.stderr)
     if args.json:
         print(json.dumps({"model": str(loaded.info.path), "set": str(args.clean_dir), "blind": args.blind,
-                          "clip": args.clip, "ensemble": args.ensemble, "rows": [asdict(r) for r in rows]}, indent=2))
+                          "clip": args.clip, "ensemble": args.ensemble, "device": str(device), "precision": precision,
+                          "rows": [asdict(r) for r in rows]}, indent=2))
     else:
         print(f"{'σ':>5} {'noisy PSNR':>11} {'noisy SSIM':>11} {'PSNR':>8} {'SSIM':>8}  ({rows[0].images} images, "
-              f"model {loaded.info.name}{', blind' if args.blind else ''}"
+              f"model {loaded.info.name}, {device.type} {precision}{', blind' if args.blind else ''}"
               f"{f', {args.ensemble} passes' if args.ensemble > 1 else ''})")
         for r in rows:
             print(f"{r.sigma:5g} {r.noisy_psnr:11.2f} {r.noisy_ssim:11.4f} {r.psnr:8.2f} {r.ssim:8.4f}")
@@ -308,12 +316,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         jpeg_prob=args.jpeg_prob,
         sigma_map=args.sigma_map,
         val_sigma=args.val_sigma,
+        clean_prob=args.clean_prob,
+        exposure_prob=args.exposure_prob,
+        exposure_range=args.exposure_range,
+        blur_prob=args.blur_prob,
+        blur_range=args.blur_range,
     )
     loss = LossConfig(args.loss, args.robustness_lambda, args.sparsity_beta, args.sparsity_rho)
     cfg = TrainConfig(
-        data=args.data, out=args.out, arch=args.arch, arch_config=arch_config, channels=args.channels,
+        data=args.data, out=args.out, real_data=args.real_data, real_share=args.real_share if args.real_data else 0.0,
+        arch=args.arch, arch_config=arch_config, channels=args.channels,
         noise=noise, loss=loss, patch=args.patch, batch=args.batch, steps=args.steps, lr=args.lr,
-        device=args.device, seed=args.seed, val_fraction=args.val_fraction, val_every=args.val_every,
+        device=args.device, precision=args.precision, seed=args.seed, val_fraction=args.val_fraction, val_every=args.val_every,
         checkpoint_every=args.checkpoint_every, warmup=args.warmup, minutes=args.minutes, base=args.base, resume=args.resume,
         threads=args.threads, workers=args.workers, description=args.description,
     )
@@ -366,6 +380,17 @@ def _train_arch_config(args: argparse.Namespace) -> dict[str, Any]:
     if args.patch % max(1, net.size_multiple):
         raise UsageError(f"--patch must be a multiple of {net.size_multiple} for this architecture, not {args.patch}")
     return arch_config
+
+
+def _share(text: str) -> float:
+    """A share in [0, 1] (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, not '{text}'") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, not '{text}'")
+    return value
 
 
 def _positive(kind: type) -> Any:
@@ -467,6 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
     _add_ensemble_arg(d)
     d.add_argument("--strength", type=_strength_arg, default=1.0, help="0 = original, 1 = fully denoised (default 1)")
+    d.add_argument("--denoise-clipped", action="store_true",
+                   help="also denoise regions clipped to black or white (by default a pixel whose whole 5×5 "
+                        "neighbourhood in a channel is clipped keeps its value, so blown highlights stay blown)")
     d.add_argument("--recursive", action="store_true", help="descend into sub-folders (the output mirrors the tree)")
     d.add_argument("--suffix", default="", help="appended to output file names, e.g. _denoised")
     d.add_argument("--format", default="same", choices=["same", "png", "tiff", "jpeg", "webp"])
@@ -539,6 +567,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--clip-prob", type=float, default=0.5, help="share of noisy inputs clipped to 8 bits")
     t.add_argument("--jpeg-prob", type=float, default=0.0, help="camera: share JPEG-compressed")
     t.add_argument("--sigma-map", default="true", choices=["true", "estimate"])
+    t.add_argument("--clean-prob", type=_share, default=0.0,
+                   help="share of samples left noise-free, so a clean photo is left alone (default 0)")
+    t.add_argument("--exposure-prob", type=_share, default=0.0,
+                   help="share of clean patches brightened and clipped, so saturated highlights stay saturated")
+    t.add_argument("--exposure-range", type=_pair, default=(1.0, 2.0), metavar="LO,HI",
+                   help="gain range of --exposure-prob (default 1,2)")
+    t.add_argument("--blur-prob", type=_share, default=0.0,
+                   help="camera: share of samples whose noise is low-passed, as in-camera noise reduction leaves it")
+    t.add_argument("--blur-range", type=_pair, default=(0.3, 1.0), metavar="LO,HI",
+                   help="radius range in px of --blur-prob (default 0.3,1)")
+    t.add_argument("--real-data", nargs="+", default=[], metavar="DIR",
+                   help="folders of real noisy/ and clean/ pairs; a fixed fifth of their scenes validates")
+    t.add_argument("--real-share", type=_share, default=0.25,
+                   help="share of each batch drawn from --real-data (default 0.25)")
     t.add_argument("--val-sigma", type=float, default=25.0)
     t.add_argument("--loss", default="l1", choices=["l1", "l2", "charbonnier"])
     t.add_argument("--robustness-lambda", type=float, default=0.0, help="λ of the encoder-robustness term (0 = off)")
@@ -552,6 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--minutes", type=float, default=None,
                    help="stop after this much wall time; the learning rate then anneals over it")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    t.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="auto: mixed precision on CUDA and on CPUs with native bf16, else fp32")
     t.add_argument("--resume", default=None, metavar="CKPT", help="a *.state.pt written by an earlier run")
     t.add_argument("--base", default=None, help="initialise from this checkpoint")
     t.add_argument("--seed", type=int, default=0)

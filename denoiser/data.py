@@ -176,3 +176,78 @@ def validation_crops(files: Sequence[Path], channels: int, size: int = 256, limi
         y, x = (h - ch) // 2, (w - cw) // 2
         crops.append(torch.from_numpy(np.ascontiguousarray(np.moveaxis(img[y : y + ch, x : x + cw], -1, 0)))[None])
     return crops
+
+
+REAL_VAL_FRACTION = 0.2  # share of the real scenes held out for validation (whole scenes, never crops)
+REAL_SPLIT_SEED = 0  # fixed, so training, the benchmark and every session hold out the same scenes
+
+
+def find_pairs(folders: Iterable[str | Path]) -> list[tuple[Path, Path]]:
+    """(noisy, clean) file pairs from folders that hold `noisy/` and `clean/` with matching names, sorted."""
+    pairs = []
+    for folder in folders:
+        root = Path(folder)
+        if not (root / "noisy").is_dir() or not (root / "clean").is_dir():
+            raise DenoiserError(f"{root} has no noisy/ and clean/ folders of matching images")
+        for noisy in find_images([root / "noisy"], recursive=False):
+            clean = root / "clean" / noisy.name
+            if clean.is_file():
+                pairs.append((noisy, clean))
+    if not pairs:
+        raise DenoiserError(f"no noisy/clean pairs found in {', '.join(str(f) for f in folders)}")
+    return pairs
+
+
+def split_pairs(pairs: Sequence[tuple[Path, Path]]) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
+    """The fixed split of real pairs into training and held-out validation scenes (one pair is one scene)."""
+    by_noisy = dict(pairs)
+    train, val = split_train_val(list(by_noisy), REAL_VAL_FRACTION, REAL_SPLIT_SEED)
+    return [(n, by_noisy[n]) for n in train], [(n, by_noisy[n]) for n in val]
+
+
+class PairSampler:
+    """Aligned random patches of real noisy/clean pairs: (clean, noisy), each (B, C, P, P)."""
+
+    def __init__(self, pairs: Sequence[tuple[Path, Path]], patch: int, channels: int, cache_mb: float = 4096) -> None:
+        if not pairs:
+            raise DenoiserError("no real noisy/clean pairs to train on")
+        self.pairs = list(pairs)
+        self.patch = patch
+        self.cache = ImageCache(channels, cache_mb)
+
+    def sample(self, batch: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """`batch` aligned patch pairs drawn with `rng` (the same transform for both halves of a pair)."""
+        c = self.cache.channels
+        clean_out = np.empty((batch, c, self.patch, self.patch), dtype=np.float32)
+        noisy_out = np.empty_like(clean_out)
+        for i in range(batch):
+            noisy_path, clean_path = self.pairs[int(rng.integers(len(self.pairs)))]
+            noisy, clean = self.cache.get_stored(noisy_path), self.cache.get_stored(clean_path)
+            h, w = min(noisy.shape[0], clean.shape[0]), min(noisy.shape[1], clean.shape[1])
+            if h < self.patch or w < self.patch:
+                raise DenoiserError(f"{noisy_path.name} is smaller than the {self.patch}-px training patch")
+            y, x = int(rng.integers(h - self.patch + 1)), int(rng.integers(w - self.patch + 1))
+            k = int(rng.integers(8))
+            for src, dst in ((clean, clean_out), (noisy, noisy_out)):
+                dst[i] = np.moveaxis(self.cache.as_float(augment(src[y : y + self.patch, x : x + self.patch], k)), -1, 0)
+        return torch.from_numpy(clean_out), torch.from_numpy(noisy_out)
+
+
+def real_validation_crops(pairs: Sequence[tuple[Path, Path]], channels: int, size: int = 256,
+                          per_image: int = 3) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Fixed (clean, noisy) crops (1, C, size, size) along each held-out pair's diagonal, for validation."""
+    cache = ImageCache(channels, cache_mb=0)
+    crops = []
+    for noisy_path, clean_path in pairs:
+        noisy, clean = cache.get(noisy_path), cache.get(clean_path)
+        h, w = min(noisy.shape[0], clean.shape[0]), min(noisy.shape[1], clean.shape[1])
+        s = min(size, h, w) // 16 * 16
+        if s < 16:
+            continue
+        for j in range(per_image):
+            f = (j + 1) / (per_image + 1)
+            y, x = int((h - s) * f), int((w - s) * f)
+            pair = [torch.from_numpy(np.ascontiguousarray(np.moveaxis(a[y : y + s, x : x + s], -1, 0)))[None]
+                    for a in (clean, noisy)]
+            crops.append((pair[0], pair[1]))
+    return crops

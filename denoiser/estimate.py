@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.ndimage import sobel
+from scipy.ndimage import maximum_filter, sobel, uniform_filter
 
 
 def _as_channels(image: np.ndarray) -> np.ndarray:
@@ -36,11 +36,28 @@ def estimate_sigma_mad(image: np.ndarray) -> float:
     return float(np.mean(out))
 
 
+MIN_UNCLIPPED = 0.02  # below this share of unclipped 3×3 neighbourhoods a channel is measured whole
+CLIPPED_SHARE = 0.001  # a channel with fewer values at its bounds is not treated as clipped (unclipped noise can land there)
+
+
+def unclipped(c: np.ndarray) -> np.ndarray:
+    """Interior pixels (H-2, W-2) of a channel on the 0–255 scale whose 3×3 neighbourhood holds no value
+    at 0 or 255: where the noise was clipped it is smaller and one-sided, and would read as a low σ. Only
+    values at the bounds count (within float rounding): values beyond them are unclipped noise."""
+    clipped = (np.abs(c) < 1e-3) | (np.abs(c - 255.0) < 1e-3)
+    if clipped.mean() < CLIPPED_SHARE:
+        return np.ones((c.shape[0] - 2, c.shape[1] - 2), dtype=bool)
+    return ~maximum_filter(clipped, size=3, mode="nearest")[1:-1, 1:-1]
+
+
 def estimate_sigma_immerkaer(image: np.ndarray, keep: float = 0.5) -> float:
     """Immerkær's estimator sqrt(π/2)/6 · mean|I * M| over the `keep` share of least-textured pixels.
 
     Pixels are ranked by Sobel gradient magnitude; `keep` = 1 is the original whole-image form.
-    Channels are averaged.
+    Where a channel holds clipped values (0 or 255: saturated highlights, crushed shadows), neighbourhoods
+    that touch them are left out, and so, in two refinements, are pixels whose local mean lies within
+    2σ̂ of a bound, where noise was partly clipped away; so a clipped photo is not read as less noisy than
+    it is. Too few pixels left: the channel is measured whole. Channels are averaged.
     """
     out = []
     for c in _as_channels(image):
@@ -52,11 +69,30 @@ def estimate_sigma_immerkaer(image: np.ndarray, keep: float = 0.5) -> float:
             - 2 * c[1:-1, :-2] + 4 * c[1:-1, 1:-1] - 2 * c[1:-1, 2:]
             + c[2:, :-2] - 2 * c[2:, 1:-1] + c[2:, 2:]
         )
-        if keep < 1.0:
-            grad = np.hypot(sobel(c, 0), sobel(c, 1))[1:-1, 1:-1]
-            conv = conv[grad <= np.quantile(grad, keep)]
-        out.append(math.sqrt(math.pi / 2) * np.abs(conv).mean() / 6)
+        grad = np.hypot(sobel(c, 0), sobel(c, 1))[1:-1, 1:-1] if keep < 1.0 else None
+        valid = unclipped(c)
+        if valid.mean() < MIN_UNCLIPPED:
+            valid = np.ones_like(valid)
+        sigma = _immerkaer_over(conv, grad, valid, keep)
+        if not valid.all():
+            local_mean = uniform_filter(c, size=5, mode="nearest")[1:-1, 1:-1]
+            for _refinement in range(2):
+                margin = 2.0 * sigma
+                away = valid & (local_mean > margin) & (local_mean < 255.0 - margin)
+                if away.mean() < MIN_UNCLIPPED:
+                    break
+                sigma = _immerkaer_over(conv, grad, away, keep)
+        out.append(sigma)
     return float(np.mean(out))
+
+
+def _immerkaer_over(conv: np.ndarray, grad: np.ndarray | None, mask: np.ndarray, keep: float) -> float:
+    """Immerkær's σ from the mask's pixels, the `keep` share with the weakest gradient among them."""
+    sel = conv[mask]
+    if grad is not None:
+        g = grad[mask]
+        sel = sel[g <= np.quantile(g, keep)]
+    return float(math.sqrt(math.pi / 2) * np.abs(sel).mean() / 6)
 
 
 def _patches(image: np.ndarray, size: int, max_patches: int) -> np.ndarray:

@@ -476,7 +476,7 @@ def _finetune_clean(s: _Setup) -> ProgressGen[FinetuneResult]:
         inner.close()  # on cancel: train() keeps the best checkpoint and writes its state file
         if (completed or cancelled) and s.out.exists():
             saved = read_info(s.out)
-            steps_run = int(torch.load(state_path(s.out), map_location="cpu", weights_only=False)["step"])
+            steps_run = int(read_training_state(state_path(s.out))["step"])
             result = _finetune_card(s, int(saved.training.get("steps", step)), steps_run, steps, before,
                                     saved.metrics.get("val_psnr"), cancelled, {})
     if result is None:

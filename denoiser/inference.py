@@ -22,6 +22,7 @@ from denoiser.checkpoint import LoadedModel
 from denoiser.device import resolve_device, resolve_precision
 from denoiser.ensemble import TRANSFORMS, check_ensemble, one_pass
 from denoiser.estimate import estimate_sigma
+from denoiser.fidelity import keep_clipped as keep_clipped_regions
 from denoiser.progress import Progress, ProgressGen, drain
 
 DEFAULT_MARGIN = 32  # seams differ from an untiled pass by < 0.01/255 with the default UNet
@@ -187,6 +188,7 @@ def denoise_array(
     precision: str = "auto",
     tiles_per_batch: int | None = None,
     ensemble: int = 1,
+    keep_clipped: bool = True,
 ) -> ProgressGen[DenoiseResult]:
     """Denoise an (H, W, C) image; yields one event per tile, returns the result as float32 in [0, 1].
 
@@ -195,7 +197,8 @@ def denoise_array(
     estimates it from the image. Grey images through a colour model are replicated to three channels;
     colour images through a grey model are denoised channel by channel. Alpha is the caller's to keep.
     `ensemble` > 1 averages that many flipped/turned passes per tile (see denoiser.ensemble): better
-    and that many times slower.
+    and that many times slower. `keep_clipped` keeps the input where a whole 5×5 neighbourhood of a
+    channel is clipped to black or white (see denoiser.fidelity): blown highlights stay blown.
     On CUDA the image is uploaded once, tiles are cut, batched and blended on the GPU, and the result
     comes back once; on the CPU everything stays in host memory, one cache-sized tile at a time.
     """
@@ -255,6 +258,7 @@ def denoise_array(
                 x = x.to(dev, non_blocking=True).permute(0, 3, 1, 2).float()
                 if scale != 1.0:
                     x = x * scale
+                x_in = x
                 if replicate:
                     x = x.expand(-1, 3, -1, -1)
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -272,6 +276,8 @@ def denoise_array(
                     y = y.div_(ensemble)
                 if replicate:
                     y = y.mean(dim=1, keepdim=True)
+                if keep_clipped:
+                    y = keep_clipped_regions(x_in, y)
                 y = y.permute(0, 2, 3, 1).to(store)
                 for k, (y0, kh, wy, x0, kw, wx) in enumerate(batch):
                     weight = torch.from_numpy(wy[:, None, None] * wx[None, :, None]).to(store)
@@ -315,9 +321,11 @@ def denoise(
     device: str | torch.device = "auto",
     precision: str = "auto",
     ensemble: int = 1,
+    keep_clipped: bool = True,
 ) -> DenoiseResult:
     """Denoise to completion (no progress events) and apply the strength blend."""
-    res = drain(denoise_array(image, model, sigma=sigma, tile=tile, device=device, precision=precision, ensemble=ensemble))
+    res = drain(denoise_array(image, model, sigma=sigma, tile=tile, device=device, precision=precision, ensemble=ensemble,
+                              keep_clipped=keep_clipped))
     if strength != 1.0:
         res.image = blend_strength(unit_float(image if image.ndim == 3 else image[..., None]), res.image, strength)
     return res

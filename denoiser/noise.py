@@ -196,6 +196,9 @@ def camera_levels(level: float) -> tuple[float, float]:
     NoiseParam("level", 0.5, 0.0, 1.0, "sensor noise level, 0 = base ISO, 1 = very high ISO"),
     NoiseParam("demosaic", 1.0, 0.0, 1.0, "1 = mosaic to a Bayer pattern and demosaic (correlated noise)", True),
     NoiseParam("jpeg_quality", 0.0, 0.0, 100.0, "JPEG quality of the camera's output; 0 = no JPEG", True),
+    NoiseParam("keep_detail", 1.0, 0.0, 1.0,
+               "1 = add only the noise the pipeline makes, keeping the image's detail and colours; "
+               "0 = return the developed image (demosaicing softens it)", True),
 )
 def camera(
     x: torch.Tensor,
@@ -204,35 +207,64 @@ def camera(
     level: float = 0.5,
     demosaic: float = 1.0,
     jpeg_quality: float = 0.0,
-    shot: float | None = None,
-    read: float | None = None,
+    keep_detail: float = 1.0,
+    shot: float | torch.Tensor | None = None,
+    read: float | torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Unprocess sRGB to linear raw, add heteroscedastic noise, and process back to sRGB.
 
-    Gray images go through the same curve without the colour steps. `shot`/`read` override the
-    variances derived from `level` (training samples them per image).
+    With `keep_detail` (the default) the result is the image plus the difference between the noisy
+    and the noise-free development, so a zero noise level returns the image itself: a model trained
+    on such pairs learns to remove noise only, not to undo the demosaicing (which taught the first
+    `photo` model to sharpen clean photos). Gray images go through the same curve without the colour
+    steps. `shot`/`read` override the variances derived from `level` (training samples them per image).
     """
     if shot is None or read is None:
         shot, read = camera_levels(level)
     colour = x.shape[1] == 3
     demosaic = demosaic and min(x.shape[2], x.shape[3]) >= 2  # a Bayer quad needs 2×2 pixels
     lin = _smoothstep_inverse(x).clamp(min=1e-8) ** 2.2
+    gains = torch.tensor([2.1, 1.0, 1.7], device=x.device).view(1, 3, 1, 1)
+    mask = _mosaic_mask(x.shape[2], x.shape[3], x.device) if colour and demosaic else None
     if colour:
-        gains = torch.tensor([2.1, 1.0, 1.7], device=x.device).view(1, 3, 1, 1)
         lin = lin / gains
-        if demosaic:
-            mask = _mosaic_mask(x.shape[2], x.shape[3], x.device)
+        if mask is not None:
             lin = lin * mask
+
+    def develop(raw: torch.Tensor) -> torch.Tensor:
+        if colour:
+            if mask is not None:
+                raw = _demosaic_bilinear(raw, mask)
+            raw = raw * gains
+        return _smoothstep(raw.clamp(0.0, 1.0) ** (1 / 2.2))
+
     var = lin.clamp(min=0) * shot + read
-    noisy = lin + var.sqrt() * _randn(lin, gen)
-    if colour:
-        if demosaic:
-            noisy = _demosaic_bilinear(noisy, mask)
-        noisy = noisy * gains
-    out = _smoothstep(noisy.clamp(0.0, 1.0) ** (1 / 2.2))
+    out = develop(lin + var.sqrt() * _randn(lin, gen))
+    if keep_detail:
+        out = (x + out - develop(lin)).clamp(0.0, 1.0)
     if jpeg_quality and jpeg_quality > 0:
         out = jpeg_compress(out, int(jpeg_quality))
     return out
+
+
+def blur_noise(noisy: torch.Tensor, clean: torch.Tensor, radius: float) -> torch.Tensor:
+    """`clean` plus the noise of `noisy` low-passed by a Gaussian of standard deviation `radius` px and
+    rescaled to its former strength: the blotchy, low-frequency noise left by in-camera noise reduction
+    and down-scaling, which a white-noise estimate reads as much weaker than it is."""
+    if radius <= 0:
+        return noisy
+    r = max(1, math.ceil(3 * radius))
+    t = torch.arange(-r, r + 1, dtype=torch.float32, device=noisy.device)
+    k = torch.exp(-0.5 * (t / radius) ** 2)
+    k = k / k.sum()
+    noise = noisy - clean
+    c = noise.shape[1]
+    pad = (r, r, r, r)
+    low = F.conv2d(F.pad(noise, pad, mode="reflect" if min(noise.shape[-2:]) > r else "replicate"),
+                   k.view(1, 1, 1, -1).expand(c, 1, 1, -1).contiguous(), groups=c)
+    low = F.conv2d(low, k.view(1, 1, -1, 1).expand(c, 1, -1, 1).contiguous(), groups=c)
+    scale = noise.flatten(1).std(dim=1) / low.flatten(1).std(dim=1).clamp(min=1e-8)
+    return (clean + low * scale.view(-1, 1, 1, 1)).clamp(0.0, 1.0)
 
 
 def jpeg_compress(x: torch.Tensor, quality: int) -> torch.Tensor:

@@ -26,8 +26,17 @@ import torch
 from denoiser.archs import DenoiserNet, build_arch
 from denoiser.archs.unet import UNet, unet_to_gray
 from denoiser.checkpoint import load_checkpoint, save_checkpoint, torch_file
-from denoiser.data import PatchSampler, find_images, split_train_val, validation_crops
-from denoiser.device import resolve_device
+from denoiser.data import (
+    PairSampler,
+    PatchSampler,
+    find_images,
+    find_pairs,
+    real_validation_crops,
+    split_pairs,
+    split_train_val,
+    validation_crops,
+)
+from denoiser.device import cpu_has_native_bf16, resolve_device
 from denoiser.errors import CheckpointError, DenoiserError
 from denoiser.estimate import estimate_sigma
 from denoiser.losses import (
@@ -37,7 +46,7 @@ from denoiser.losses import (
     kl_sparsity_loss,
     reconstruction_loss,
 )
-from denoiser.noise import apply_noise, camera_levels, jpeg_compress, quantize_8bit
+from denoiser.noise import apply_noise, blur_noise, camera_levels, jpeg_compress, quantize_8bit
 from denoiser.progress import Progress, ProgressGen
 
 
@@ -54,6 +63,11 @@ class NoiseConfig:
     jpeg_quality: tuple[int, int] = (70, 95)
     params: dict[str, float] = field(default_factory=dict)  # fixed parameters of other noise models
     sigma_map: str = "true"  # "true": the σ used; "estimate": the blind estimate of the noisy input
+    clean_prob: float = 0.0  # share of samples left noise-free (input = target): a clean photo is left alone
+    exposure_prob: float = 0.0  # share of clean patches brightened by a gain from exposure_range, then clipped
+    exposure_range: tuple[float, float] = (1.0, 2.0)  # so the model sees saturated highlights and keeps them
+    blur_prob: float = 0.0  # camera: share of samples whose noise is low-passed (in-camera noise reduction)
+    blur_range: tuple[float, float] = (0.3, 1.0)  # its Gaussian radius in px, drawn per sample
     val_sigma: float = 25.0  # validation: gaussian σ (or camera level × 100 for camera)
 
 
@@ -63,6 +77,8 @@ class TrainConfig:
 
     data: list[str]
     out: str
+    real_data: list[str] = field(default_factory=list)  # folders of real noisy/ and clean/ pairs
+    real_share: float = 0.0  # share of each batch drawn from the real pairs (their held-out scenes validate)
     arch: str = "unet"
     arch_config: dict[str, Any] = field(default_factory=dict)
     channels: int = 3
@@ -75,6 +91,7 @@ class TrainConfig:
     min_lr: float = 1e-5
     warmup: int = 200
     device: str = "auto"
+    precision: str = "auto"  # auto: bf16/fp16 mixed precision on CUDA, bf16 on a CPU with native bf16, else fp32
     seed: int = 0
     val_fraction: float = 0.05
     val_every: int = 500
@@ -97,7 +114,11 @@ def state_path(out: str | Path) -> Path:
 
 
 def make_noisy(clean: torch.Tensor, cfg: NoiseConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Corrupt a clean batch; returns the noisy batch and the per-sample σ/255 the model is given."""
+    """Corrupt a clean batch; returns the noisy batch and the per-sample σ/255 the model is given.
+
+    Camera noise keeps the clean image's detail (only the pipeline's noise is added), and with
+    `clean_prob` some samples stay noise-free, so the model learns that a clean input is its own target.
+    """
     b = clean.shape[0]
     dev = clean.device
     gdev = gen.device
@@ -112,7 +133,13 @@ def make_noisy(clean: torch.Tensor, cfg: NoiseConfig, gen: torch.Generator) -> t
         sr = [camera_levels(float(v)) for v in levels]
         shot = torch.tensor([s for s, _ in sr], device=dev).view(-1, 1, 1, 1)
         read = torch.tensor([r for _, r in sr], device=dev).view(-1, 1, 1, 1)
-        noisy = apply_noise(clean, "camera", gen, demosaic=1, jpeg_quality=0, shot=shot, read=read)
+        noisy = apply_noise(clean, "camera", gen, demosaic=1, jpeg_quality=0, keep_detail=1, shot=shot, read=read)
+        if cfg.blur_prob > 0:
+            lo_r, hi_r = cfg.blur_range
+            picked = torch.rand(b, generator=gen) < cfg.blur_prob
+            radii = lo_r + (hi_r - lo_r) * torch.rand(b, generator=gen)
+            for i in torch.nonzero(picked).flatten().tolist():
+                noisy[i : i + 1] = blur_noise(noisy[i : i + 1], clean[i : i + 1], float(radii[i]))
         jpeg = torch.rand(b, generator=gen) < cfg.jpeg_prob
         for i in torch.nonzero(jpeg).flatten().tolist():
             q = int(torch.randint(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1, (1,), generator=gen))
@@ -121,6 +148,10 @@ def make_noisy(clean: torch.Tensor, cfg: NoiseConfig, gen: torch.Generator) -> t
     else:
         noisy = apply_noise(clean, cfg.name, gen, **cfg.params)
         sigma = torch.full((b,), float(cfg.params.get("sigma", 0.0)) / 255.0, device=dev)
+    if cfg.clean_prob > 0:
+        keep = (torch.rand(b, generator=gen, device=gdev) < cfg.clean_prob).to(dev)
+        noisy = torch.where(keep.view(-1, 1, 1, 1), clean, noisy)
+        sigma = torch.where(keep, torch.zeros_like(sigma), sigma)
     clip = torch.rand(b, generator=gen, device=gdev).to(dev) < cfg.clip_prob
     if clip.any():
         noisy = torch.where(clip.view(-1, 1, 1, 1), quantize_8bit(noisy), noisy)
@@ -130,10 +161,30 @@ def make_noisy(clean: torch.Tensor, cfg: NoiseConfig, gen: torch.Generator) -> t
     return noisy, sigma
 
 
-def validation_pairs(files: list[Path], cfg: TrainConfig) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Fixed (clean, noisy, σ) validation crops, seeded so every validation sees the same noise."""
+def expose(clean: torch.Tensor, cfg: NoiseConfig, rng: np.random.Generator) -> torch.Tensor:
+    """Brighten a share (`exposure_prob`) of the clean patches by a random gain and clip them, as an
+    over-exposed photo is: the model then sees saturated highlights as clean content to keep."""
+    if cfg.exposure_prob <= 0:
+        return clean
+    lo, hi = cfg.exposure_range
+    picked = rng.random(clean.shape[0]) < cfg.exposure_prob
+    gains = np.where(picked, lo + (hi - lo) * rng.random(clean.shape[0]), 1.0).astype(np.float32)
+    return (clean * torch.from_numpy(gains).view(-1, 1, 1, 1)).clamp(0.0, 1.0)
+
+
+def real_sigma(noisy: torch.Tensor, clean: torch.Tensor, cfg: NoiseConfig) -> torch.Tensor:
+    """σ/255 the model is told for real pairs: the blind estimate, or the measured noise when trained on the true σ."""
+    if cfg.sigma_map == "estimate":
+        return torch.tensor([estimate_sigma(n.permute(1, 2, 0).cpu().numpy()) / 255.0 for n in noisy])
+    return (noisy - clean).flatten(1).std(dim=1)
+
+
+def validation_pairs(files: list[Path], cfg: TrainConfig,
+                     real: list[tuple[Path, Path]] | None = None) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Fixed (clean, noisy, σ) validation crops, seeded so every validation sees the same noise; crops
+    of the held-out real scenes join them when the run trains on real pairs."""
     pairs = []
-    noise = NoiseConfig(**{**asdict(cfg.noise), "clip_prob": 0.0})
+    noise = NoiseConfig(**{**asdict(cfg.noise), "clip_prob": 0.0, "clean_prob": 0.0})
     if noise.name == "gaussian":
         noise.sigma_range = (noise.val_sigma, noise.val_sigma)
     elif noise.name == "camera":
@@ -142,6 +193,8 @@ def validation_pairs(files: list[Path], cfg: TrainConfig) -> list[tuple[torch.Te
     for i, crop in enumerate(validation_crops(files, cfg.channels)):
         noisy, sigma = make_noisy(crop, noise, torch.Generator().manual_seed(1000 + i))
         pairs.append((crop, quantize_8bit(noisy) if noise.name == "camera" else noisy, sigma))
+    for clean, noisy in real_validation_crops(real or [], cfg.channels):
+        pairs.append((clean, noisy, real_sigma(noisy, clean, cfg.noise)))
     return pairs
 
 
@@ -183,27 +236,36 @@ class StepBatches(torch.utils.data.Dataset):
     made where the model trains (`finish_batch`), so a GPU makes it instead of the loader's CPU cores.
     """
 
-    def __init__(self, files: list[Path], cfg: TrainConfig, noise_later: bool = False) -> None:
+    def __init__(self, files: list[Path], cfg: TrainConfig, noise_later: bool = False,
+                 real: list[tuple[Path, Path]] | None = None) -> None:
         self.cfg = cfg
         self.noise_later = noise_later
         self.sampler = PatchSampler(files, cfg.patch, cfg.channels, seed=cfg.seed, cache_mb=cfg.cache_mb)
+        self.real = PairSampler(real, cfg.patch, cfg.channels) if real else None
+        self.n_real = min(cfg.batch, int(round(cfg.batch * cfg.real_share))) if real else 0
 
     def __len__(self) -> int:
         return self.cfg.steps
 
     def __getitem__(self, step: int) -> tuple[torch.Tensor, ...]:
         rng = np.random.default_rng([self.cfg.seed, step])
-        clean = self.sampler.sample(self.cfg.batch, rng)
+        clean = self.sampler.sample(self.cfg.batch - self.n_real, rng)
         seed = int(rng.integers(2**62))
+        clean = expose(clean, self.cfg.noise, rng)
         if self.noise_later:
             return clean, torch.tensor(seed)
         noisy, sigma = make_noisy(clean, self.cfg.noise, torch.Generator().manual_seed(seed))
+        if self.real is not None and self.n_real:
+            real_clean, real_noisy = self.real.sample(self.n_real, rng)
+            clean = torch.cat([clean, real_clean])
+            noisy = torch.cat([noisy, real_noisy])
+            sigma = torch.cat([sigma.float(), real_sigma(real_noisy, real_clean, self.cfg.noise).float()])
         return clean, noisy, sigma
 
 
 def noise_on_device(cfg: TrainConfig, device: torch.device) -> bool:
     """Whether the training device makes the noise: Gaussian noise on a GPU (all of it is tensor work there)."""
-    return device.type == "cuda" and cfg.noise.name == "gaussian" and cfg.noise.sigma_map == "true"
+    return device.type == "cuda" and cfg.noise.name == "gaussian" and cfg.noise.sigma_map == "true" and not cfg.real_data
 
 
 def finish_batch(item: tuple[torch.Tensor, ...], cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -216,6 +278,18 @@ def finish_batch(item: tuple[torch.Tensor, ...], cfg: TrainConfig, device: torch
         noisy, sigma = item[1].to(device, non_blocking=True), item[2].to(device, non_blocking=True)
     cl = torch.channels_last
     return clean.contiguous(memory_format=cl), noisy.contiguous(memory_format=cl), sigma
+
+
+def training_precision(precision: str, device: torch.device) -> tuple[bool, torch.dtype]:
+    """(autocast on?, its dtype) for a run: 'auto' mixes precision on CUDA (bf16 where supported, else fp16
+    with a gradient scaler) and on a CPU with native bf16 (about twice as fast there); 'fp32' never does."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise DenoiserError(f"unknown training precision '{precision}' (use auto, fp32 or bf16)")
+    if precision == "fp32":
+        return False, torch.float32
+    if device.type == "cuda":
+        return True, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return precision == "bf16" or cpu_has_native_bf16(), torch.bfloat16
 
 
 def loader_workers(requested: int | None, device: torch.device) -> int:
@@ -267,8 +341,7 @@ STATE_KEYS = ("model", "optimizer", "step", "best", "history", "torch_rng", "py_
 
 def read_training_state(path: str | Path) -> dict:
     """The *.state.pt an earlier run wrote; CheckpointError (one line) for a missing or foreign file."""
-    st = torch_file(path, "training state", "is not a training state written by `denoiser train`",
-                    weights_only=False)
+    st = torch_file(path, "training state", "is not a training state written by `denoiser train`")
     missing = [k for k in STATE_KEYS if not isinstance(st, dict) or k not in st]
     if missing:
         raise CheckpointError(f"'{path}' is not a training state written by `denoiser train` (no {', '.join(missing)}); "
@@ -287,13 +360,14 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
     if not files:
         raise DenoiserError(f"no images found in {', '.join(cfg.data)}")
     train_files, val_files = split_train_val(files, cfg.val_fraction, cfg.seed)
+    real_train, real_val = split_pairs(find_pairs(cfg.real_data)) if cfg.real_data else ([], [])
     net = build_model(cfg).to(device)
     if cfg.channels != net.in_channels:
         raise DenoiserError(f"the model takes {net.in_channels} channels but channels={cfg.channels}")
     net = net.to(memory_format=torch.channels_last)
     params, opt = adam_for(net, cfg.lr, cfg.freeze_encoder)
-    batches = StepBatches(train_files, cfg, noise_later=noise_on_device(cfg, device))
-    pairs = validation_pairs(val_files, cfg)
+    batches = StepBatches(train_files, cfg, noise_later=noise_on_device(cfg, device), real=real_train)
+    pairs = validation_pairs(val_files, cfg, real_val)
     step, best, history, elapsed_before = 0, -float("inf"), [], 0.0
     if cfg.resume:
         st = read_training_state(cfg.resume)
@@ -303,13 +377,14 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
         elapsed_before = st.get("elapsed", 0.0)
         torch.set_rng_state(st["torch_rng"])
         random.setstate(st["py_rng"])
-    use_amp = device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    use_amp, amp_dtype = training_precision(cfg.precision, device)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     info = {
         "data": [str(d) for d in cfg.data],
         "train_images": len(train_files),
         "val_images": len(val_files),
+        "real_train_scenes": [n.name for n, _ in real_train],
+        "real_val_scenes": [n.name for n, _ in real_val],
         "device": str(device),
         "config": _config_dict(cfg),
     }

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image as PILImage
 
 from denoiser.cli import main
@@ -45,6 +46,7 @@ def test_add_noise_estimate_denoise_eval_round_trip(tmp_path, models_dir, capsys
     assert main(["eval", str(set12), "--sigma", "15,50", "--limit", "2", "--json", "-q"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [r["sigma"] for r in report["rows"]] == [15, 50]
+    assert report["device"] == "cpu" and report["precision"] in ("fp32", "bf16")  # figures name the precision that ran
     assert report["rows"][0]["noisy_psnr"] == pytest.approx(24.6, abs=0.3)  # 20·log10(255/15)
 
 
@@ -163,6 +165,10 @@ def test_bad_arguments_are_usage_errors_before_any_work(tmp_path, models_dir):
         ("train", "--data", str(src.parent), "--out", str(tmp_path / "m.pt"), "--patch", "0"): "positive",
         ("train", "--data", str(src.parent), "--out", str(tmp_path / "m.pt"), "--patch", "50"): "multiple of",
         ("train", "--data", str(src.parent), "--out", str(tmp_path / "m.pt"), "--base", str(src)): "--base",
+        ("denoise", str(src), "-o", str(out), "--suffix", "/../../x"): "part of a file name",
+        ("denoise", str(src), "-o", str(out), "--suffix", "../esc"): "part of a file name",
+        ("add-noise", str(src), "-o", str(out), "--noise", "gaussian", "--suffix", "a/b"): "part of a file name",
+        ("train", "--data", str(src.parent), "--out", str(tmp_path / "m.pt"), "--clean-prob", "2"): "from 0 to 1",
     }
     for args, message in cases.items():
         res = run_cli(*args)
@@ -200,3 +206,22 @@ def test_estimate_takes_folders_and_reports_bad_files(tmp_path, capsys):
     empty.mkdir()
     assert main(["estimate", str(empty)]) == 1
     assert "no input images found" in capsys.readouterr().err
+
+
+def test_a_clean_overexposed_photo_comes_back_as_it_went_in(tmp_path, models_dir):
+    """Fidelity through the CLI with the default model: σ estimated, blown highlights kept, no shift."""
+    from denoiser.fidelity import clipped_interior, overexpose
+
+    x = overexpose(np.asarray(PILImage.open(shared_data("test", "Kodak24") / "kodim23.png").convert("RGB"), np.float64))
+    PILImage.fromarray(x.astype(np.uint8)).save(tmp_path / "bright.png")
+    for extra, name in (((), "kept.png"), (("--denoise-clipped", "--model", "gaussian-color"), "free.png")):
+        res = run_cli("denoise", str(tmp_path / "bright.png"), "-o", str(tmp_path / name), "-q", *extra)
+        assert res.returncode == 0, res.stderr
+    y = np.asarray(PILImage.open(tmp_path / "kept.png"), np.float64)
+    free = np.asarray(PILImage.open(tmp_path / "free.png"), np.float64)
+    interior = clipped_interior(torch.from_numpy(x / 255).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+    assert interior.mean() > 0.05 and np.all(y[interior] == 255)
+    assert (free[interior] < 255).mean() > 0.01  # without the guard the network dims blown regions
+    unsat = ~(x >= 255).any(-1)
+    assert np.abs((y - x)[unsat].mean(0)).max() <= 0.25
+    assert 10 * np.log10(255**2 / np.mean((y - x) ** 2)) >= 40

@@ -192,3 +192,25 @@ def test_sigma_power_puts_more_samples_at_low_sigma_and_power_1_is_unchanged():
     _, sigma = make_noisy(clean, NoiseConfig(clip_prob=0.0), torch.Generator().manual_seed(3))
     expected = 75.0 * torch.rand(4000, generator=torch.Generator().manual_seed(3)) / 255.0
     assert torch.allclose(sigma, expected)  # the uniform default draws exactly as before
+
+
+class _Payload:
+    """Pickles to a call that creates a marker file: what a crafted *.state.pt would run on load."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204 (pickle protocol)
+        return (Path.touch, (self.marker,))
+
+
+def test_a_crafted_training_state_is_refused_without_running_code(tmp_path: Path) -> None:
+    from denoiser.errors import CheckpointError
+
+    marker = tmp_path / "ran"
+    bad = tmp_path / "evil.state.pt"
+    torch.save({"model": _Payload(marker), "optimizer": {}, "step": 0, "best": 0.0, "history": [], "torch_rng": None,
+                "py_rng": None, "config": {}}, bad)
+    with pytest.raises(CheckpointError, match="not a training state"):
+        read_training_state(bad)
+    assert not marker.exists()  # weights_only loading refused the payload instead of calling it

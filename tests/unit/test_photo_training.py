@@ -1,0 +1,120 @@
+"""The photo model's training data: camera noise that keeps detail, noise-free and over-exposed samples,
+real noisy/clean pairs held out by whole scene."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image as PILImage
+
+from denoiser.data import PairSampler, find_pairs, real_validation_crops, split_pairs
+from denoiser.errors import DenoiserError
+from denoiser.noise import apply_noise
+from denoiser.progress import drain
+from denoiser.train import (
+    NoiseConfig,
+    StepBatches,
+    TrainConfig,
+    expose,
+    make_noisy,
+    train,
+    training_precision,
+)
+
+
+def textured(h: int = 64, w: int = 64, seed: int = 0) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    return torch.from_numpy(rng.random((1, 3, h, w)).astype(np.float32) * 0.9 + 0.05)
+
+
+def test_camera_noise_at_zero_level_returns_the_image_itself() -> None:
+    x = textured()
+    same = apply_noise(x, "camera", torch.Generator().manual_seed(0), shot=0.0, read=0.0)
+    assert torch.allclose(same, x, atol=1e-6)  # nothing to undo but noise: no demosaicing left in the target
+    developed = apply_noise(x, "camera", torch.Generator().manual_seed(0), shot=0.0, read=0.0, keep_detail=0)
+    assert (developed - x).pow(2).mean().sqrt() * 255 > 5  # the bilinear develop the old recipe taught to undo
+    noisy = apply_noise(x, "camera", torch.Generator().manual_seed(0), level=0.8)
+    assert 2 < (noisy - x).std() * 255 < 60 and 0 <= noisy.min() and noisy.max() <= 1
+
+
+def test_noise_free_share_and_exposure() -> None:
+    clean = textured(32, 32).expand(8, -1, -1, -1).contiguous()
+    noisy, sigma = make_noisy(clean, NoiseConfig(sigma_range=(25, 25), clip_prob=0.0, clean_prob=1.0),
+                              torch.Generator().manual_seed(0))
+    assert torch.equal(noisy, clean) and torch.equal(sigma, torch.zeros(8))
+    noisy, _ = make_noisy(clean, NoiseConfig(sigma_range=(25, 25), clip_prob=0.0, clean_prob=0.0),
+                          torch.Generator().manual_seed(0))
+    assert (noisy - clean).abs().min(dim=1).values.mean() > 0
+    bright = expose(clean, NoiseConfig(exposure_prob=1.0, exposure_range=(2.0, 2.0)), np.random.default_rng(0))
+    assert bright.max() == 1.0 and (bright == 1.0).float().mean() > 0.3
+    assert torch.equal(expose(clean, NoiseConfig(), np.random.default_rng(0)), clean)
+
+
+@pytest.fixture
+def pairs_folder(tmp_path: Path) -> Path:
+    root = tmp_path / "real"
+    for sub in ("noisy", "clean"):
+        (root / sub).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        clean = (rng.random((80, 96, 3)) * 200 + 20).astype(np.uint8)
+        noisy = np.clip(clean + rng.normal(0, 8, clean.shape), 0, 255).astype(np.uint8)
+        PILImage.fromarray(clean).save(root / "clean" / f"scene{i}.png")
+        PILImage.fromarray(noisy).save(root / "noisy" / f"scene{i}.png")
+    PILImage.fromarray(clean).save(root / "noisy" / "unpaired.png")
+    return root
+
+
+def test_pairs_are_split_by_scene_and_sampled_aligned(pairs_folder: Path) -> None:
+    pairs = find_pairs([pairs_folder])
+    assert len(pairs) == 5  # the unpaired file is not a pair
+    train_pairs, val_pairs = split_pairs(pairs)
+    assert len(val_pairs) == 1 and set(train_pairs).isdisjoint(val_pairs) and split_pairs(pairs) == (train_pairs, val_pairs)
+    clean, noisy = PairSampler(train_pairs, 32, 3).sample(6, np.random.default_rng(1))
+    diff = (noisy - clean) * 255
+    assert clean.shape == noisy.shape == (6, 3, 32, 32) and 5 < diff.std() < 11 and abs(diff.mean()) < 1.5
+    crops = real_validation_crops(val_pairs, 3, size=48)
+    assert len(crops) == 3 and crops[0][0].shape == (1, 3, 48, 48)
+    with pytest.raises(DenoiserError, match="noisy/ and clean/"):
+        find_pairs([pairs_folder / "noisy"])
+
+
+def test_batches_mix_real_pairs_deterministically(tmp_path: Path, pairs_folder: Path) -> None:
+    train_pairs, _ = split_pairs(find_pairs([pairs_folder]))
+    cfg = TrainConfig(data=[str(pairs_folder / "clean")], out=str(tmp_path / "m.pt"), patch=32, batch=8,
+                      real_data=[str(pairs_folder)], real_share=0.25,
+                      noise=NoiseConfig(name="camera", clip_prob=0.5, sigma_map="estimate", clean_prob=0.2))
+    files = sorted((pairs_folder / "clean").glob("*.png"))
+    a = StepBatches(files, cfg, real=train_pairs)[3]
+    b = StepBatches(files, cfg, real=train_pairs)[3]
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))  # a function of (seed, step) alone
+    clean, noisy, sigma = a
+    assert clean.shape == noisy.shape == (8, 3, 32, 32) and sigma.shape == (8,)
+    real_noise = ((noisy[-2:] - clean[-2:]) * 255).std()
+    assert 5 < real_noise < 11 and (sigma[-2:] * 255 > 3).all()  # the last quarter is real, told its estimate
+
+
+def test_training_on_real_pairs_validates_on_the_held_out_scenes(tmp_path: Path, pairs_folder: Path) -> None:
+    cfg = TrainConfig(data=[str(pairs_folder / "clean")], out=str(tmp_path / "m.pt"), arch_config={"channels": [8, 16]},
+                      patch=32, batch=4, steps=4, warmup=1, val_every=2, checkpoint_every=2, log_every=2,
+                      real_data=[str(pairs_folder)], real_share=0.5, precision="fp32",
+                      noise=NoiseConfig(name="camera", sigma_map="estimate", exposure_prob=0.5, clean_prob=0.1))
+    out = drain(train(cfg))
+    info = torch.load(out, weights_only=True)["training"]
+    assert len(info["real_val_scenes"]) == 1 and info["real_val_scenes"][0] not in info["real_train_scenes"]
+
+
+def test_training_precision_follows_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    from denoiser import train as tr
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(tr, "cpu_has_native_bf16", lambda: False)
+    assert training_precision("auto", cpu)[0] is False
+    monkeypatch.setattr(tr, "cpu_has_native_bf16", lambda: True)
+    assert training_precision("auto", cpu) == (True, torch.bfloat16)
+    assert training_precision("fp32", cpu)[0] is False
+    with pytest.raises(DenoiserError, match="precision"):
+        training_precision("int8", cpu)
