@@ -199,7 +199,7 @@ def real_sets(models: dict[str, Restorer], limit: int | None, bm3d: bool = True)
     return out
 
 
-FIDELITY_SETS = {"Kodak24": 1.0, "Kodak24 ×1.5 (clipped)": 1.5}  # clean photos in, and the same over-exposed
+FIDELITY_SETS = {"Kodak24": 1.0, "Kodak24 ×1.5, clipped": 1.5}  # clean photos in, and the same over-exposed
 
 
 def fidelity(models: dict[str, LoadedModel], limit: int | None) -> dict:
