@@ -21,23 +21,43 @@ _EPS = 1e-6
 
 
 def clipped_interior(x: torch.Tensor, window: int = CLIP_WINDOW) -> torch.Tensor:
-    """Boolean (B, C, H, W): pixels whose window² neighbourhood in the same channel is all at 0 or all at 1.
+    """Boolean (B, C, H, W): pixels whose window² neighbourhood in the same channel is all clipped (each
+    value at 0 or at 1).
 
     Only values at the bounds count (within float rounding): a float image's values beyond them were not
-    clipped, and are denoised."""
+    clipped, and are denoised. A tile whose values all lie inside the bounds costs one min/max pass;
+    otherwise the mask of values at a bound is eroded by the window, separably."""
+    lo, hi = torch.aminmax(x)
+    if lo > _EPS and hi < 1.0 - _EPS:
+        return torch.zeros_like(x, dtype=torch.bool)
+    at_bound = ((x >= 1.0 - _EPS) & (x <= 1.0 + _EPS)) | ((x >= -_EPS) & (x <= _EPS))
+    return _erode(at_bound, window)
+
+
+def _erode(mask: torch.Tensor, window: int) -> torch.Tensor:
+    """Binary erosion of a (B, C, H, W) boolean by a window² square, separably; outside the tensor counts as
+    set, so the window shrinks at the border."""
     pad = window // 2
-    white = -F.max_pool2d(-((x - 1.0).abs() < _EPS).float(), window, stride=1, padding=pad) > 0.5
-    black = -F.max_pool2d(-(x.abs() < _EPS).float(), window, stride=1, padding=pad) > 0.5
-    return white | black
+    h, w = mask.shape[-2:]
+    padded = F.pad(mask.to(torch.uint8), (pad, pad, 0, 0), value=1)
+    rows = padded[..., :, 0:w].clone()
+    for k in range(1, window):
+        rows &= padded[..., :, k : k + w]
+    padded = F.pad(rows, (0, 0, pad, pad), value=1)
+    out = padded[..., 0:h, :].clone()
+    for k in range(1, window):
+        out &= padded[..., k : k + h, :]
+    return out.bool()
 
 
 def keep_clipped(x: torch.Tensor, y: torch.Tensor, window: int = CLIP_WINDOW) -> torch.Tensor:
     """`y` with the input `x` put back in the interior of clipped regions (both (B, C, H, W) in [0, 1]).
 
-    At the border of a tile, max-pooling pads with -inf, so the window shrinks to what the tile holds;
+    At the border of a tile the window shrinks to what the tile holds;
     callers cut tiles with a margin wider than the window, so tiled and whole-image results agree.
     """
-    return torch.where(clipped_interior(x, window), x.to(y.dtype), y)
+    keep = clipped_interior(x, window)
+    return torch.where(keep, x.to(y.dtype), y) if bool(keep.any()) else y
 
 
 @dataclass

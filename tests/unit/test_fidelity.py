@@ -81,3 +81,14 @@ def test_bundled_models_leave_a_clean_saturated_photo_alone(name: str) -> None:
     assert max(abs(s) for s in fid.mean_shift) <= 0.25, fid
     assert fid.psnr_vs_input >= 40.0, fid
     assert fid.saturated_interior_kept == 1.0 and fid.saturated_kept >= 0.9, fid
+
+
+def test_clipped_interior_matches_a_min_filter_on_random_tiles(rng) -> None:
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(rng.random((2, 3, 61, 47)).astype(np.float32))
+    x[x > 0.25] = 1.0  # 85 % clipped: some full 5×5 windows
+    x[x < 0.1] = 0.0
+    at_bound = ((x - 1).abs() < 1e-6) | (x.abs() < 1e-6)
+    expected = -F.max_pool2d(-at_bound.float(), 5, stride=1, padding=2) > 0.5
+    assert torch.equal(clipped_interior(x), expected) and expected.any()
