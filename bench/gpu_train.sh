@@ -47,7 +47,7 @@ for name in $MODELS; do
     photo)
         $PY -m denoiser train --data "$DATA/color" "${REAL[@]}" --out "$WORK/$name.pt" --channels 3 \
             --base "${PHOTO_BASE:-resources/models/photo.pt}" --noise camera --level-range 0,1 --jpeg-prob 0.3 \
-            --clip-prob 0.5 --clean-prob 0.05 --exposure-prob 0.25 --blur-prob "${PHOTO_BLUR:-0.3}" \
+            --clip-prob 0.5 --clean-prob 0.1 --exposure-prob 0.25 --blur-prob "${PHOTO_BLUR:-0}" \
             --sigma-map estimate --val-sigma 50 --lr "${PHOTO_LR:-3e-4}" --workers "${PHOTO_WORKERS:-7}" \
             "${COMMON[@]}" > "$OUT/photo.log" 2>&1 & ;;
     *) echo "unknown model $name" >&2 ;;
