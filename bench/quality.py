@@ -113,7 +113,7 @@ RealCase = list[tuple[str, np.ndarray, np.ndarray]]  # (name, clean, noisy): 8-b
 
 def real_cases(limit: int | None) -> dict[str, RealCase]:
     """The real-noise sets: the held-out PolyU40 scenes (crops; whole scenes are never trained on) and test/real."""
-    from denoiser.data import find_pairs, split_pairs
+    from denoiser.data import diagonal_crops, find_pairs, split_pairs
 
     cases: dict[str, RealCase] = {}
     if POLYU.is_dir():
@@ -123,9 +123,7 @@ def real_cases(limit: int | None) -> dict[str, RealCase]:
             noisy = np.asarray(PILImage.open(noisy_path).convert("RGB"), dtype=np.float64)
             clean = np.asarray(PILImage.open(clean_path).convert("RGB"), dtype=np.float64)
             h, w = min(noisy.shape[0], clean.shape[0]), min(noisy.shape[1], clean.shape[1])
-            for j in range(POLYU_CROPS):
-                f = (j + 1) / (POLYU_CROPS + 1)
-                y, x = int((h - POLYU_CROP) * f), int((w - POLYU_CROP) * f)
+            for y, x in diagonal_crops(h, w, POLYU_CROP, POLYU_CROPS):
                 crops.append((f"{noisy_path.stem}@{y},{x}", clean[y : y + POLYU_CROP, x : x + POLYU_CROP],
                               noisy[y : y + POLYU_CROP, x : x + POLYU_CROP]))
         cases["PolyU40_heldout"] = crops[:limit]

@@ -233,6 +233,11 @@ class PairSampler:
         return torch.from_numpy(clean_out), torch.from_numpy(noisy_out)
 
 
+def diagonal_crops(h: int, w: int, size: int, count: int) -> list[tuple[int, int]]:
+    """(top, left) of `count` size×size crops spread along an h×w image's diagonal, away from its corners."""
+    return [(int((h - size) * (j + 1) / (count + 1)), int((w - size) * (j + 1) / (count + 1))) for j in range(count)]
+
+
 def real_validation_crops(pairs: Sequence[tuple[Path, Path]], channels: int, size: int = 256,
                           per_image: int = 3) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Fixed (clean, noisy) crops (1, C, size, size) along each held-out pair's diagonal, for validation."""
@@ -244,9 +249,7 @@ def real_validation_crops(pairs: Sequence[tuple[Path, Path]], channels: int, siz
         s = min(size, h, w) // 16 * 16
         if s < 16:
             continue
-        for j in range(per_image):
-            f = (j + 1) / (per_image + 1)
-            y, x = int((h - s) * f), int((w - s) * f)
+        for y, x in diagonal_crops(h, w, s, per_image):
             pair = [torch.from_numpy(np.ascontiguousarray(np.moveaxis(a[y : y + s, x : x + s], -1, 0)))[None]
                     for a in (clean, noisy)]
             crops.append((pair[0], pair[1]))

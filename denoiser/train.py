@@ -156,9 +156,14 @@ def make_noisy(clean: torch.Tensor, cfg: NoiseConfig, gen: torch.Generator) -> t
     if clip.any():
         noisy = torch.where(clip.view(-1, 1, 1, 1), quantize_8bit(noisy), noisy)
     if cfg.sigma_map == "estimate":
-        est = [estimate_sigma(n.permute(1, 2, 0).cpu().numpy()) / 255.0 for n in noisy]
-        sigma = torch.tensor(est, device=dev, dtype=torch.float32)
+        sigma = estimated_sigmas(noisy)
     return noisy, sigma
+
+
+def estimated_sigmas(noisy: torch.Tensor) -> torch.Tensor:
+    """The blind σ estimate (σ/255, float32) of each image of a batch, on the batch's device."""
+    est = [estimate_sigma(n.permute(1, 2, 0).cpu().numpy()) / 255.0 for n in noisy]
+    return torch.tensor(est, device=noisy.device, dtype=torch.float32)
 
 
 def expose(clean: torch.Tensor, cfg: NoiseConfig, rng: np.random.Generator) -> torch.Tensor:
@@ -175,7 +180,7 @@ def expose(clean: torch.Tensor, cfg: NoiseConfig, rng: np.random.Generator) -> t
 def real_sigma(noisy: torch.Tensor, clean: torch.Tensor, cfg: NoiseConfig) -> torch.Tensor:
     """σ/255 the model is told for real pairs: the blind estimate, or the measured noise when trained on the true σ."""
     if cfg.sigma_map == "estimate":
-        return torch.tensor([estimate_sigma(n.permute(1, 2, 0).cpu().numpy()) / 255.0 for n in noisy])
+        return estimated_sigmas(noisy)
     return (noisy - clean).flatten(1).std(dim=1)
 
 
