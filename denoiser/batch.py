@@ -2,7 +2,9 @@
 
 The output tree mirrors the input tree; existing outputs are skipped unless `overwrite`; every
 output is written atomically (temporary file, then rename), so a cancel or Ctrl-C leaves no partial
-file. The CLI and the GUI's batch dialog both drain `run_batch`.
+file, and without `overwrite` the rename is an exclusive create: a file that appears in the output
+folder during the run (another run, the user's own) is reported as skipped, never replaced. The
+outputs of an earlier run into the input folder are not inputs. The CLI and the GUI's batch dialog both drain `run_batch`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from denoiser.checkpoint import LoadedModel, load_model, read_info, resolve_model
 from denoiser.data import find_images
-from denoiser.errors import DenoiserError
+from denoiser.errors import DenoiserError, OutputExistsError
 from denoiser.imageio import (
     SUPPORTED_EXTENSIONS,
     check_write_options,
@@ -26,7 +28,7 @@ from denoiser.imageio import (
     output_format_for,
     save_image,
 )
-from denoiser.inference import blend_strength, denoise_array, unit_float
+from denoiser.inference import blend_strength, check_tile, denoise_array, unit_float
 from denoiser.progress import Progress, ProgressGen
 
 FORMAT_EXTENSIONS = {"png": ".png", "tiff": ".tif", "jpeg": ".jpg", "webp": ".webp", "bmp": ".bmp"}
@@ -45,6 +47,7 @@ class BatchOptions:
     precision: str = "auto"  # auto|fp32|bf16|fp16, see device.resolve_precision
     ensemble: int = 1  # passes per tile over flips/quarter turns (1, 2, 4, 8), see denoiser.ensemble
     keep_clipped: bool = True  # keep regions clipped to black or white as they are, see denoiser.fidelity
+    clip_to_input: bool = True  # a float image's result stays within the input's range (at least 0–1)
     recursive: bool = False
     suffix: str = ""
     format: str = "same"  # same|png|tiff|jpeg|webp
@@ -104,6 +107,7 @@ def check_options(opts: BatchOptions) -> None:
     a bad quality) before any work starts; raises ValueError or a DenoiserError with the reason."""
     _check_format(opts.format)
     check_suffix(opts.suffix)
+    check_tile(opts.tile)
     same = opts.format == "same"  # then each file's own format, checked before that file is denoised
     check_write_options(None if same else opts.format, None if same else opts.bit_depth, opts.quality)
     read_info(resolve_model(opts.model, 3))
@@ -152,15 +156,28 @@ def plan_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> list[tuple[P
             plan.append((p, out, ""))
         else:
             plan.append((p, out / _out_name(p, opts.format, opts.suffix), ""))
-    return _mark_clashes(plan)
+    return _mark_clashes(_without_earlier_outputs(plan, opts.suffix))
+
+
+def _key(path: Path) -> str:
+    return os.path.normcase(str(path.resolve()))
+
+
+def _without_earlier_outputs(plan: list[tuple[Path, Path | None, str]], suffix: str) -> list[tuple[Path, Path | None, str]]:
+    """Leave out the outputs of an earlier run: an input whose name carries the suffix and that is exactly
+    where another input of this run is written (`denoise a -o a --suffix _dn` run twice must not make
+    k1_dn_dn.png, nor fail k1.png because its output is "another input")."""
+    if not suffix:
+        return plan
+    planned = {_key(dst) for _src, dst, problem in plan if dst is not None and not problem}
+    return [(src, dst, problem) for src, dst, problem in plan
+            if not (src.stem.endswith(suffix) and _key(src) in planned)]
 
 
 def _mark_clashes(plan: list[tuple[Path, Path | None, str]]) -> list[tuple[Path, Path | None, str]]:
     """Give a problem instead to every input whose output would be another input of the run (x.jpg → x.png
     beside x.png) or the output of an earlier input."""
-    def key(path: Path) -> str:
-        return os.path.normcase(str(path.resolve()))
-
+    key = _key
     inputs = {key(src): src for src, _, _ in plan}
     first: dict[str, Path] = {}
     marked = []
@@ -206,7 +223,8 @@ def run_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> ProgressGen[B
                     if mpath not in models:
                         models[mpath] = load_model(mpath)
                     gen = denoise_array(pixels, models[mpath], sigma=opts.sigma, tile=opts.tile, device=opts.device,
-                                       precision=opts.precision, ensemble=opts.ensemble, keep_clipped=opts.keep_clipped)
+                                       precision=opts.precision, ensemble=opts.ensemble, keep_clipped=opts.keep_clipped,
+                                       clip_to_input=opts.clip_to_input)
                     while True:
                         try:
                             ev = next(gen)
@@ -216,8 +234,10 @@ def run_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> ProgressGen[B
                         yield Progress(i + ev.fraction, total, f"{src.name}: {ev.message}", {"index": i, "file": str(src)})
                     data = res.image if opts.strength == 1.0 else blend_strength(unit_float(pixels), res.image, opts.strength)
                     save_image(replace(img, data=data, alpha=alpha), dst, format=out_fmt, bit_depth=opts.bit_depth,
-                               quality=opts.quality)
+                               quality=opts.quality, overwrite=opts.overwrite)
                     result.status, result.reason, result.sigma = "done", "", res.sigma
+                except OutputExistsError:  # it appeared while this file was denoised: never replace it
+                    result.status, result.reason = "skipped", "output appeared during the run (use overwrite to replace it)"
                 except (DenoiserError, OSError, ValueError, MemoryError) as exc:
                     result.status, result.reason = "failed", str(exc)
         result.seconds = time.perf_counter() - start

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 
 from denoiser.archs import DenoiserNet, build_arch
+from denoiser.atomic import atomic_write
 from denoiser.errors import CheckpointError, DenoiserError, ModelNotFoundError
 from denoiser.resources import bundled_models_dir
 
@@ -95,13 +97,12 @@ def save_checkpoint(
         "description": description,
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_torch_file(payload, path)
+
+
+def write_torch_file(payload: Any, path: str | Path) -> Path:
+    """`torch.save` through the atomic writer: a crash mid-save leaves the previous file whole."""
+    return atomic_write(path, lambda fp: torch.save(payload, fp))
 
 
 def _plain(obj: Any) -> Any:
@@ -176,8 +177,35 @@ def load_checkpoint(path: str | Path, source: str = "user") -> LoadedModel:
     return LoadedModel(net, _info(path, p, source))
 
 
+class ModelShadowWarning(UserWarning):
+    """A broken user model file has the name of a bundled model, which is used instead."""
+
+
+def unreadable_reason(path: Path) -> str:
+    """Why a checkpoint's header cannot be read ('' when it can)."""
+    try:
+        read_info(path)
+    except Exception as exc:  # noqa: BLE001 - any failure makes the file unusable
+        return str(exc) or type(exc).__name__
+    return ""
+
+
+def broken_models() -> list[tuple[Path, str]]:
+    """(file, reason) for every model file in the bundled and user folders that cannot be read."""
+    broken = []
+    for folder in (bundled_models_dir(), user_models_dir()):
+        if folder.is_dir():
+            for f in sorted(folder.glob("*.pt")):
+                if not (f.name.endswith(".state.pt") or f.name.startswith(".")):
+                    reason = unreadable_reason(f)
+                    if reason:
+                        broken.append((f, reason))
+    return broken
+
+
 def list_models() -> list[ModelInfo]:
-    """Bundled models, then user models, each sorted by name; unreadable files are skipped.
+    """Bundled models, then user models, each sorted by name; unreadable files are skipped (`broken_models`
+    lists them).
 
     A user model named like a bundled one replaces it in the list, as it does when resolving the name.
     """
@@ -215,6 +243,13 @@ def resolve_model(name_or_path: str | Path, channels: int | None = None) -> Path
     for folder in (user_models_dir(), bundled_models_dir()):
         candidate = folder / f"{s}.pt"
         if candidate.is_file():
+            bundled = bundled_models_dir() / f"{s}.pt"
+            if folder != bundled_models_dir() and bundled.is_file():
+                reason = unreadable_reason(candidate)
+                if reason:  # a broken user file must not hide the bundled model, nor do so silently
+                    warnings.warn(f"user model '{candidate}' is unreadable ({reason}); using the bundled '{s}' "
+                                  "instead (remove or replace the file)", ModelShadowWarning, stacklevel=2)
+                    return bundled
             return candidate
     known = sorted({m.name for m in list_models()} | {"default", "gaussian"})
     raise ModelNotFoundError(f"no model named '{s}' (known: {', '.join(known)})")

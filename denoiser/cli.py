@@ -10,12 +10,13 @@ import json
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from denoiser.errors import DenoiserError
+from denoiser.errors import CheckpointError, DenoiserError, ModelNotFoundError, OutputExistsError
 from denoiser.progress import Progress, drain
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -134,6 +135,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
         precision=args.precision,
         ensemble=args.ensemble,
         keep_clipped=not args.denoise_clipped,
+        clip_to_input=not args.no_clip,
         recursive=args.recursive,
         suffix=args.suffix,
         format=args.format,
@@ -189,7 +191,11 @@ def cmd_add_noise(args: argparse.Namespace) -> int:
             img = load_image(f)
             seed = args.seed + i if args.seed is not None else None
             noisy = add_noise(img.data, args.noise, seed=seed, clip=True, **params)
-            save_image(img.with_data(noisy), dst, bit_depth=8 if args.quantize else None)
+            try:
+                save_image(img.with_data(noisy), dst, bit_depth=8 if args.quantize else None, overwrite=args.overwrite)
+            except OutputExistsError:
+                print(f"{f}: skipped, {dst} appeared during the run (use --overwrite)", file=sys.stderr)
+                continue
             print(f"{f} -> {dst}")
         except (DenoiserError, OSError, ValueError) as exc:
             failed += 1
@@ -244,7 +250,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 break
             except DenoiserError:
                 continue
-    loaded = load_model(args.model, 1 if gray else 3)
+    try:
+        loaded = load_model(args.model, 1 if gray else 3)
+    except (ModelNotFoundError, CheckpointError) as exc:  # a model that cannot be used is a usage error, as in denoise
+        raise UsageError(str(exc)) from None
     skipped: list[str] = []
 
     def note_skip(ev: Progress) -> None:
@@ -278,13 +287,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from denoiser.archs import build_arch
-    from denoiser.checkpoint import list_models, user_models_dir
+    from denoiser.checkpoint import broken_models, list_models, user_models_dir
 
     models = list_models()
+    broken = broken_models()
     if args.json:
         print(json.dumps([{"name": m.name, "source": m.source, "path": str(m.path), "arch": m.arch,
                            "arch_config": m.arch_config, "size_mb": round(m.size_mb, 2), "training": m.training,
-                           "metrics": {k: v for k, v in m.metrics.items() if k != "history"}} for m in models], indent=2))
+                           "metrics": {k: v for k, v in m.metrics.items() if k != "history"}} for m in models]
+                         + [{"name": f.stem, "path": str(f), "broken": reason} for f, reason in broken], indent=2))
         return EXIT_OK
     print(f"{'name':<22} {'source':<8} {'arch':<8} {'ch':>2} {'params':>8} {'MB':>6} {'steps':>7} {'val PSNR':>8}  description")
     for m in models:
@@ -295,6 +306,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         val = m.metrics.get("val_psnr")
         print(f"{m.name:<22} {m.source:<8} {m.arch:<8} {m.in_channels:>2} {params / 1e6:>7.2f}M {m.size_mb:>6.1f} "
               f"{m.training.get('steps', '-')!s:>7} {val if val is None else f'{val:.2f}'!s:>8}  {m.description}")
+    for f, reason in broken:
+        print(f"{f.stem:<22} BROKEN   {f}: {reason}")
     print(f"\nuser models folder: {user_models_dir()} (override with $DENOISER_MODELS_DIR)")
     return EXIT_OK
 
@@ -321,6 +334,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         exposure_range=args.exposure_range,
         blur_prob=args.blur_prob,
         blur_range=args.blur_range,
+        white_prob=args.white_prob,
+        white_range=args.white_range,
+        sharpen_prob=args.sharpen_prob,
+        sharpen_range=args.sharpen_range,
     )
     loss = LossConfig(args.loss, args.robustness_lambda, args.sparsity_beta, args.sparsity_rho)
     cfg = TrainConfig(
@@ -406,6 +423,21 @@ def _positive(kind: type) -> Any:
     return parse
 
 
+def _tile(text: str) -> int:
+    """--tile: an edge in pixels no smaller than the tiler's minimum (named in the message)."""
+    from denoiser.inference import check_tile
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, not '{text}'") from None
+    try:
+        check_tile(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--tile ")) from None
+    return value
+
+
 def cmd_finetune(args: argparse.Namespace) -> int:
     from denoiser.finetune import FinetuneConfig, estimate_memory_mb, finetune, output_path
     from denoiser.train import state_path
@@ -487,7 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--sigma", type=_sigma_arg, default=None, metavar="auto|N", help="noise level 0–255, or auto (default: auto)")
     d.add_argument("--model", default="default", help="bundled/user model name or checkpoint path (default: photo)")
     d.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    d.add_argument("--tile", type=int, default=None, help="tile edge in pixels (default: from free memory)")
+    d.add_argument("--tile", type=_tile, default=None,
+                   help="tile edge in pixels, at least 128 (default: from free memory)")
     d.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                    help="auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
     _add_ensemble_arg(d)
@@ -495,6 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--denoise-clipped", action="store_true",
                    help="also denoise regions clipped to black or white (by default a pixel whose whole 5×5 "
                         "neighbourhood in a channel is clipped keeps its value, so blown highlights stay blown)")
+    d.add_argument("--no-clip", action="store_true",
+                   help="let a float (32-bit) image's result leave the input's range (by default it is clipped "
+                        "to it, at least 0–1)")
     d.add_argument("--recursive", action="store_true", help="descend into sub-folders (the output mirrors the tree)")
     d.add_argument("--suffix", default="", help="appended to output file names, e.g. _denoised")
     d.add_argument("--format", default="same", choices=["same", "png", "tiff", "jpeg", "webp"])
@@ -538,7 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--color", action="store_true", help="treat the set as colour even if the first image is gray")
     v.add_argument("--limit", type=_positive(int), default=None, help="only the first N images")
     v.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    v.add_argument("--tile", type=int, default=None)
+    v.add_argument("--tile", type=_tile, default=None, help="tile edge in pixels, at least 128")
     v.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                    help="auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
     _add_ensemble_arg(v)
@@ -577,6 +613,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="camera: share of samples whose noise is low-passed, as in-camera noise reduction leaves it")
     t.add_argument("--blur-range", type=_pair, default=(0.3, 1.0), metavar="LO,HI",
                    help="radius range in px of --blur-prob (default 0.3,1)")
+    t.add_argument("--white-prob", type=_share, default=0.0,
+                   help="camera: share of samples whose demosaiced noise is mixed with per-pixel (white) noise")
+    t.add_argument("--white-range", type=_pair, default=(0.0, 1.0), metavar="LO,HI",
+                   help="range of the white share of --white-prob's mix (default 0,1)")
+    t.add_argument("--sharpen-prob", type=_share, default=0.0,
+                   help="camera: share of samples whose noise is unsharp-masked, as in-camera sharpening leaves it")
+    t.add_argument("--sharpen-range", type=_pair, default=(0.2, 1.0), metavar="LO,HI",
+                   help="amount range of --sharpen-prob (default 0.2,1)")
     t.add_argument("--real-data", nargs="+", default=[], metavar="DIR",
                    help="folders of real noisy/ and clean/ pairs; a fixed fifth of their scenes validates")
     t.add_argument("--real-share", type=_share, default=0.25,
@@ -591,7 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=_positive(int), default=10000)
     t.add_argument("--lr", type=_positive(float), default=5e-4)
     t.add_argument("--warmup", type=int, default=200, help="linear learning-rate warm-up steps")
-    t.add_argument("--minutes", type=float, default=None,
+    t.add_argument("--minutes", type=_positive(float), default=None,
                    help="stop after this much wall time; the learning rate then anneals over it")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     t.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
@@ -655,6 +699,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, **_kwargs: Any) -> None:
+    """Engine warnings (a broken user model shadowing a bundled one) as one line on stderr."""
+    print(f"denoiser: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `denoiser` console script."""
     parser = build_parser()
@@ -667,7 +716,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except UsageError as exc:
         print(f"denoiser: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -161,7 +161,7 @@ class PatchSampler:
 
 
 def validation_crops(files: Sequence[Path], channels: int, size: int = 256, limit: int = 16) -> list[torch.Tensor]:
-    """Centre crops (1, C, h, w) of up to `limit` validation images, fixed for the whole run."""
+    """Centre crops (1, C, h, w) of up to `limit` validation images (small photos whole), fixed for the run."""
     cache = ImageCache(channels, cache_mb=0)
     crops = []
     for f in list(files)[:limit]:
@@ -170,9 +170,7 @@ def validation_crops(files: Sequence[Path], channels: int, size: int = 256, limi
         except DenoiserError:
             continue
         h, w = img.shape[:2]
-        ch, cw = min(size, h) // 8 * 8, min(size, w) // 8 * 8
-        if ch < 8 or cw < 8:
-            continue
+        ch, cw = min(size, h), min(size, w)  # any size: validation pads to the network's multiple
         y, x = (h - ch) // 2, (w - cw) // 2
         crops.append(torch.from_numpy(np.ascontiguousarray(np.moveaxis(img[y : y + ch, x : x + cw], -1, 0)))[None])
     return crops

@@ -27,6 +27,13 @@ class ImageWriteError(DenoiserError):
         super().__init__(f"cannot write image '{path}': {reason}")
 
 
+class OutputExistsError(ImageWriteError):
+    """The output file exists (or appeared while it was being written) and overwriting is off."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path, "file already exists (overwrite is off)")
+
+
 class ModelNotFoundError(DenoiserError):
     """A model name or checkpoint path does not resolve to a usable model."""
 

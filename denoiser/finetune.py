@@ -41,6 +41,7 @@ from denoiser.checkpoint import (
     resolve_model,
     save_checkpoint,
     user_models_dir,
+    write_torch_file,
 )
 from denoiser.data import ImageCache, PatchSampler, find_images, split_train_val, validation_crops
 from denoiser.device import resolve_device
@@ -54,6 +55,7 @@ from denoiser.train import (
     NoiseConfig,
     TrainConfig,
     adam_for,
+    check_output_writable,
     lr_at,
     read_training_state,
     state_path,
@@ -352,6 +354,7 @@ def _prepare(cfg: FinetuneConfig) -> _Setup:
             raise DenoiserError(f"'{out}' already exists: choose another name, resume it, or overwrite it")
         out.unlink(missing_ok=True)
         state_path(out).unlink(missing_ok=True)
+    check_output_writable(out)  # creates the models folder; a read-only one is found before any training
     minutes = cfg.minutes if cfg.minutes is not None else (DEFAULT_MINUTES if steps is None else None)
     return _Setup(cfg, base_path, base, out, train_files, val_files, resolve_device(cfg.device), steps, minutes, state)
 
@@ -641,7 +644,7 @@ def _finetune_noisy(s: _Setup) -> ProgressGen[FinetuneResult]:
         return elapsed_before + time.time() - t0
 
     def save_state() -> None:
-        torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "best": best,
+        write_torch_file({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "best": best,
                     "history": history, "elapsed": elapsed(), "sampler": sampler.state(), "gen": gen.get_state(),
                     "torch_rng": torch.get_rng_state(), "py_rng": random.getstate(), "config": asdict(tcfg),
                     "finetune": {"mode": "noisy"}, "last_score": last_score}, state_path(s.out))

@@ -17,8 +17,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import io
-import os
-import secrets
 import stat
 import struct
 import sys
@@ -33,7 +31,8 @@ import tifffile
 from PIL import Image as PILImage
 from PIL import TiffImagePlugin, TiffTags, UnidentifiedImageError
 
-from denoiser.errors import ImageReadError, ImageWriteError
+from denoiser.atomic import TargetExistsError, atomic_write
+from denoiser.errors import ImageReadError, ImageWriteError, OutputExistsError
 
 try:  # optional: colour-managed CMYK -> sRGB
     from PIL import ImageCms
@@ -579,11 +578,24 @@ def _pil_8bit_arrays(im: PILImage.Image, icc: bytes | None) -> tuple[np.ndarray,
     return _to_float(arr, 255.0), alpha
 
 
+def _refuse_pages(p: Path, count: int, kind: str, unit: str) -> None:
+    """A file of several images (pages, frames) is refused rather than reduced to its first one unannounced."""
+    if count > 1:
+        raise ImageReadError(p, f"{kind} with {count} {unit}: only single images are supported; "
+                                f"split it into one file per {unit[:-1]} first")
+
+
+_MULTI_FRAME_FORMATS = {"WEBP": "animated WebP", "PNG": "animated PNG", "TIFF": "TIFF"}
+
+
 def _load_pillow(p: Path, ihdr: tuple[int, int, int, int] | None) -> Image:
     with _open_pil(p) as im:
         fmt = _PIL_FORMATS.get(im.format or "")
         if fmt is None:
             raise ImageReadError(p, f"unsupported image format {im.format}")
+        if im.format in _MULTI_FRAME_FORMATS:  # (an MPO camera JPEG's extra frames are previews: kept as JPEG)
+            kind = _MULTI_FRAME_FORMATS[im.format]
+            _refuse_pages(p, int(getattr(im, "n_frames", 1)), kind, "pages" if kind == "TIFF" else "frames")
         _check_size(p, *im.size)
         sixteen = _sixteen_bit_colour_rawmode(im, fmt, ihdr)
         alpha: np.ndarray | None = None
@@ -643,6 +655,7 @@ def _load_tiff(p: Path) -> Image:
     with tifffile.TiffFile(p) as tif:
         if not tif.pages:
             raise ImageReadError(p, "TIFF file has no images")
+        _refuse_pages(p, sum(1 for pg in tif.pages if not getattr(pg, "is_reduced", False)), "TIFF", "pages")
         page = tif.pages[0]
         _check_size(p, int(page.imagewidth), int(page.imagelength))
         high = page.bitspersample > 8 or page.sampleformat == tifffile.SAMPLEFORMAT.IEEEFP
@@ -893,83 +906,24 @@ def _os_reason(e: OSError) -> str:
     return _WRITE_ERRNO_REASONS.get(e.errno or -1, e.strerror or str(e))
 
 
-def _create_temp(parent: Path, name: str) -> tuple[int, Path]:
-    """A new hidden temp file beside the target (same filesystem, so os.replace is atomic)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        tmp = parent / f".{name[:180]}.{secrets.token_hex(4)}.tmp"
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _atomic_write(target: Path, write: Callable[[BinaryIO], None], overwrite: bool) -> None:
-    """Write via a temp file in the target's folder, fsync, then rename over the target."""
-    if target.is_dir():
-        raise ImageWriteError(target, "a folder with that name already exists")
-    if not overwrite and target.exists():
-        raise ImageWriteError(target, "file already exists (overwrite is off)")
-    parent = target.parent
+    """denoiser.atomic.atomic_write with its failures as ImageWriteError naming the file."""
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, write, overwrite=overwrite)
+    except TargetExistsError:
+        raise OutputExistsError(target) from None
+    except IsADirectoryError:
+        raise ImageWriteError(target, "a folder with that name already exists") from None
+    except ImageWriteError:
+        raise
     except OSError as e:
-        reason = "a file is in the way" if isinstance(e, FileExistsError | NotADirectoryError) else _os_reason(e)
-        raise ImageWriteError(target, f"cannot create folder '{parent}': {reason}") from e
-    if not parent.is_dir():
-        raise ImageWriteError(target, f"'{parent}' is not a folder")
-    try:
-        fd, tmp = _create_temp(parent, target.name)
-    except OSError as e:
+        parent = target.parent
+        if not parent.is_dir():
+            reason = "a file is in the way" if isinstance(e, FileExistsError | NotADirectoryError) else _os_reason(e)
+            raise ImageWriteError(target, f"cannot create folder '{parent}': {reason}") from e
         raise ImageWriteError(target, _os_reason(e)) from e
-    try:
-        with os.fdopen(fd, "wb") as fp:
-            write(fp)
-            fp.flush()
-            os.fsync(fp.fileno())
-        if overwrite:
-            try:
-                os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))  # keep an overwritten file's permissions
-            except OSError:
-                pass
-            os.replace(tmp, target)
-        else:
-            try:
-                os.link(tmp, target)  # fails if the target appeared meanwhile: never clobber
-            except FileExistsError:
-                raise ImageWriteError(target, "file already exists (overwrite is off)") from None
-            except OSError:  # filesystem without hard links
-                if target.exists():
-                    raise ImageWriteError(target, "file already exists (overwrite is off)") from None
-                os.replace(tmp, target)
-            else:
-                os.unlink(tmp)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, ImageWriteError) or not isinstance(e, Exception):
-            raise
-        if isinstance(e, OSError):
-            raise ImageWriteError(target, _os_reason(e)) from e
+    except Exception as e:
         raise ImageWriteError(target, f"encoding failed ({e})") from e
-    _fsync_dir(parent)
 
 
 def check_write_options(fmt: str | None, bit_depth: int | None = None, quality: int = 95) -> None:

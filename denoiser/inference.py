@@ -113,6 +113,19 @@ def available_memory_bytes() -> int:
 BYTES_PER_TILE_PIXEL = 600  # peak activations of the default UNet per input pixel, float32
 
 
+def min_tile(margin: int = DEFAULT_MARGIN, blend: int = DEFAULT_BLEND) -> int:
+    """The smallest tile edge the tiler works with: two margins around a core of at least MIN_TILE (and
+    two blends). Smaller requests are raised to it by `denoise_array`; the CLI and batch refuse them."""
+    return 2 * margin + max(MIN_TILE, 2 * blend)
+
+
+def check_tile(tile: int | None) -> None:
+    """ValueError naming the minimum when a requested tile edge is below it (None: chosen automatically)."""
+    if tile is not None and tile < min_tile():
+        raise ValueError(f"--tile must be at least {min_tile()} px (two {DEFAULT_MARGIN}-px margins around a "
+                         f"{MIN_TILE}-px core), got {tile}")
+
+
 def choose_tile_size(device: torch.device, channels: int = 3) -> int:
     """Tile edge in pixels from free memory: at most a quarter of it for one tile's activations.
 
@@ -189,6 +202,7 @@ def denoise_array(
     tiles_per_batch: int | None = None,
     ensemble: int = 1,
     keep_clipped: bool = True,
+    clip_to_input: bool = True,
 ) -> ProgressGen[DenoiseResult]:
     """Denoise an (H, W, C) image; yields one event per tile, returns the result as float32 in [0, 1].
 
@@ -199,6 +213,8 @@ def denoise_array(
     `ensemble` > 1 averages that many flipped/turned passes per tile (see denoiser.ensemble): better
     and that many times slower. `keep_clipped` keeps the input where a whole 5×5 neighbourhood of a
     channel is clipped to black or white (see denoiser.fidelity): blown highlights stay blown.
+    `clip_to_input` keeps the result within the input's range: [0, 1] for 8/16-bit images, and for a float
+    image its own range (at least [0, 1]), so a float TIFF in 0…1 does not come back in −0.2…1.06.
     On CUDA the image is uploaded once, tiles are cut, batched and blended on the GPU, and the result
     comes back once; on the CPU everything stays in host memory, one cache-sized tile at a time.
     """
@@ -221,7 +237,7 @@ def denoise_array(
     mult = max(1, net.size_multiple)
     if tile is None:
         tile = choose_tile_size(dev, c)
-    tile = max(tile, 2 * margin + max(MIN_TILE, 2 * blend))
+    tile = max(tile, min_tile(margin, blend))
     margin = math.ceil(margin / mult) * mult
     keep = (tile - 2 * margin) // mult * mult
     ys = _axis_tiles(h, even_keep(h, keep, blend, mult), blend, mult)
@@ -285,6 +301,11 @@ def denoise_array(
                     done += 1
                     yield Progress(done, total, f"tile {done}/{total}", {"tile": (y0, x0, kh, kw)})
     result = out.cpu().numpy() if resident else out.numpy()
+    if clip_to_input:
+        lo, hi = 0.0, 1.0
+        if np.issubdtype(image.dtype, np.floating):
+            lo, hi = min(0.0, float(np.nanmin(image))), max(1.0, float(np.nanmax(image)))
+        np.clip(result, lo, hi, out=result)
     return DenoiseResult(result, float(sigma), estimated, time.perf_counter() - start, total, str(dev), ensemble)
 
 

@@ -247,24 +247,50 @@ def camera(
     return out
 
 
+def _gaussian_lowpass(x: torch.Tensor, radius: float) -> torch.Tensor:
+    """Separable Gaussian low-pass (standard deviation `radius` px) of a (B, C, H, W) batch, per channel."""
+    r = max(1, math.ceil(3 * radius))
+    t = torch.arange(-r, r + 1, dtype=torch.float32, device=x.device)
+    k = torch.exp(-0.5 * (t / radius) ** 2)
+    k = (k / k.sum()).to(x.dtype)
+    c = x.shape[1]
+    pad = (r, r, r, r)
+    low = F.conv2d(F.pad(x, pad, mode="reflect" if min(x.shape[-2:]) > r else "replicate"),
+                   k.view(1, 1, 1, -1).expand(c, 1, 1, -1).contiguous(), groups=c)
+    return F.conv2d(low, k.view(1, 1, -1, 1).expand(c, 1, -1, 1).contiguous(), groups=c)
+
+
 def blur_noise(noisy: torch.Tensor, clean: torch.Tensor, radius: float) -> torch.Tensor:
     """`clean` plus the noise of `noisy` low-passed by a Gaussian of standard deviation `radius` px and
     rescaled to its former strength: the blotchy, low-frequency noise left by in-camera noise reduction
     and down-scaling, which a white-noise estimate reads as much weaker than it is."""
     if radius <= 0:
         return noisy
-    r = max(1, math.ceil(3 * radius))
-    t = torch.arange(-r, r + 1, dtype=torch.float32, device=noisy.device)
-    k = torch.exp(-0.5 * (t / radius) ** 2)
-    k = k / k.sum()
     noise = noisy - clean
-    c = noise.shape[1]
-    pad = (r, r, r, r)
-    low = F.conv2d(F.pad(noise, pad, mode="reflect" if min(noise.shape[-2:]) > r else "replicate"),
-                   k.view(1, 1, 1, -1).expand(c, 1, 1, -1).contiguous(), groups=c)
-    low = F.conv2d(low, k.view(1, 1, -1, 1).expand(c, 1, -1, 1).contiguous(), groups=c)
+    low = _gaussian_lowpass(noise, radius)
     scale = noise.flatten(1).std(dim=1) / low.flatten(1).std(dim=1).clamp(min=1e-8)
     return (clean + low * scale.view(-1, 1, 1, 1)).clamp(0.0, 1.0)
+
+
+def sharpen_noise(noisy: torch.Tensor, clean: torch.Tensor, amount: float, radius: float = 1.0) -> torch.Tensor:
+    """`clean` plus the noise of `noisy` through an unsharp mask (noise + amount·(noise − low-pass)), as
+    in-camera sharpening leaves it: finer-grained and stronger, with the negative correlation at two
+    pixels that real phone and camera JPEGs show. The image's own detail is not sharpened."""
+    if amount <= 0:
+        return noisy
+    noise = noisy - clean
+    return (clean + noise + amount * (noise - _gaussian_lowpass(noise, radius))).clamp(0.0, 1.0)
+
+
+def mix_white_noise(correlated: torch.Tensor, white: torch.Tensor, clean: torch.Tensor,
+                    share: torch.Tensor) -> torch.Tensor:
+    """`clean` plus √(1−t)·(correlated noise) + √t·(white noise) per sample (t = `share`, shape (B,)): the
+    same variance, with a spatial correlation anywhere between demosaiced and per-pixel noise. Real
+    cameras differ here (their demosaicing, binning and denoising), and a model trained on one kind
+    only reads the other as texture and keeps it."""
+    t = share.to(clean.dtype).view(-1, 1, 1, 1).clamp(0.0, 1.0)
+    noise = (1 - t).sqrt() * (correlated - clean) + t.sqrt() * (white - clean)
+    return (clean + noise).clamp(0.0, 1.0)
 
 
 def jpeg_compress(x: torch.Tensor, quality: int) -> torch.Tensor:

@@ -22,10 +22,12 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from denoiser.archs import DenoiserNet, build_arch
 from denoiser.archs.unet import UNet, unet_to_gray
-from denoiser.checkpoint import load_checkpoint, save_checkpoint, torch_file
+from denoiser.atomic import probe_writable
+from denoiser.checkpoint import load_checkpoint, save_checkpoint, torch_file, write_torch_file
 from denoiser.data import (
     PairSampler,
     PatchSampler,
@@ -46,7 +48,15 @@ from denoiser.losses import (
     kl_sparsity_loss,
     reconstruction_loss,
 )
-from denoiser.noise import apply_noise, blur_noise, camera_levels, jpeg_compress, quantize_8bit
+from denoiser.noise import (
+    apply_noise,
+    blur_noise,
+    camera_levels,
+    jpeg_compress,
+    mix_white_noise,
+    quantize_8bit,
+    sharpen_noise,
+)
 from denoiser.progress import Progress, ProgressGen
 
 
@@ -68,6 +78,10 @@ class NoiseConfig:
     exposure_range: tuple[float, float] = (1.0, 2.0)  # so the model sees saturated highlights and keeps them
     blur_prob: float = 0.0  # camera: share of samples whose noise is low-passed (in-camera noise reduction)
     blur_range: tuple[float, float] = (0.3, 1.0)  # its Gaussian radius in px, drawn per sample
+    white_prob: float = 0.0  # camera: share of samples whose demosaiced noise is mixed with per-pixel noise
+    white_range: tuple[float, float] = (0.0, 1.0)  # the white share t of that mix, drawn per sample
+    sharpen_prob: float = 0.0  # camera: share of samples whose noise is unsharp-masked (in-camera sharpening)
+    sharpen_range: tuple[float, float] = (0.2, 1.0)  # its amount, drawn per sample (radius 1 px)
     val_sigma: float = 25.0  # validation: gaussian σ (or camera level × 100 for camera)
 
 
@@ -134,6 +148,19 @@ def make_noisy(clean: torch.Tensor, cfg: NoiseConfig, gen: torch.Generator) -> t
         shot = torch.tensor([s for s, _ in sr], device=dev).view(-1, 1, 1, 1)
         read = torch.tensor([r for _, r in sr], device=dev).view(-1, 1, 1, 1)
         noisy = apply_noise(clean, "camera", gen, demosaic=1, jpeg_quality=0, keep_detail=1, shot=shot, read=read)
+        if cfg.white_prob > 0:
+            lo_t, hi_t = cfg.white_range
+            picked = torch.rand(b, generator=gen) < cfg.white_prob
+            share = torch.where(picked, lo_t + (hi_t - lo_t) * torch.rand(b, generator=gen), torch.zeros(b))
+            if picked.any():
+                white = apply_noise(clean, "camera", gen, demosaic=0, jpeg_quality=0, keep_detail=1, shot=shot, read=read)
+                noisy = mix_white_noise(noisy, white, clean, share.to(dev))
+        if cfg.sharpen_prob > 0:
+            lo_a, hi_a = cfg.sharpen_range
+            picked = torch.rand(b, generator=gen) < cfg.sharpen_prob
+            amounts = lo_a + (hi_a - lo_a) * torch.rand(b, generator=gen)
+            for i in torch.nonzero(picked).flatten().tolist():
+                noisy[i : i + 1] = sharpen_noise(noisy[i : i + 1], clean[i : i + 1], float(amounts[i]))
         if cfg.blur_prob > 0:
             lo_r, hi_r = cfg.blur_range
             picked = torch.rand(b, generator=gen) < cfg.blur_prob
@@ -204,6 +231,18 @@ def validation_pairs(files: list[Path], cfg: TrainConfig,
 
 
 @torch.no_grad()
+def run_padded(net: DenoiserNet, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """`net(x, sigma)` on an image of any size: padded at the bottom and right to the network's size
+    multiple (mirrored, or repeated where the image is too small to mirror), then cropped back."""
+    mult = max(1, net.size_multiple)
+    h, w = x.shape[-2:]
+    ph, pw = -h % mult, -w % mult
+    if not ph and not pw:
+        return net(x, sigma)
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return net(F.pad(x, (0, pw, 0, ph), mode=mode), sigma)[..., :h, :w]
+
+
 def validate(net: DenoiserNet, pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], device: torch.device) -> float:
     """Mean PSNR (dB) of the model's 8-bit output on the validation pairs."""
     if not pairs:
@@ -212,7 +251,7 @@ def validate(net: DenoiserNet, pairs: list[tuple[torch.Tensor, torch.Tensor, tor
     net.eval()
     scores = []
     for clean, noisy, sigma in pairs:
-        out = net(noisy.to(device), sigma.to(device)).float().cpu()
+        out = run_padded(net, noisy.to(device), sigma.to(device)).float().cpu()
         out = (out.clamp(0, 1) * 255).round()
         mse = torch.mean((out - clean * 255) ** 2).item()
         scores.append(10 * math.log10(255**2 / max(mse, 1e-10)))
@@ -354,8 +393,23 @@ def read_training_state(path: str | Path) -> dict:
     return st
 
 
+def check_output_writable(out: str | Path) -> None:
+    """DenoiserError before any work when the checkpoint (or its training state) cannot be written there."""
+    for path in (Path(out), state_path(out)):
+        try:
+            probe_writable(path)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise DenoiserError(f"cannot write '{path}': {reason}; choose another --out") from None
+
+
 def train(cfg: TrainConfig) -> ProgressGen[Path]:
     """Run (or resume) training; yields progress events and returns the best checkpoint's path."""
+    if cfg.minutes is not None and cfg.minutes <= 0:
+        raise DenoiserError(f"minutes must be positive, got {cfg.minutes} (a run of no time saves an untrained model)")
+    if cfg.steps <= 0:
+        raise DenoiserError(f"steps must be positive, got {cfg.steps}")
+    check_output_writable(cfg.out)
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -402,7 +456,7 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
         return elapsed_before + time.time() - t0
 
     def save_state() -> None:
-        torch.save(
+        write_torch_file(
             {
                 "model": net.state_dict(),
                 "optimizer": opt.state_dict(),

@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh
+bash scripts/check-qt-display.sh
 exec .venv/bin/python main.py "$@"

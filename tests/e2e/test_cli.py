@@ -227,3 +227,54 @@ def test_a_clean_overexposed_photo_comes_back_as_it_went_in(tmp_path, monkeypatc
     unsat = ~(x >= 255).any(-1)
     assert np.abs((y - x)[unsat].mean(0)).max() <= 0.25
     assert 10 * np.log10(255**2 / np.mean((y - x) ** 2)) >= 40
+
+
+def test_train_records_the_camera_pipeline_options(tmp_path):
+    from denoiser.checkpoint import load_model
+
+    out = tmp_path / "cam.pt"
+    code = main(["train", "--data", str(shared_data("train", "color")), "--out", str(out), "--noise", "camera",
+                 "--arch-config", '{"channels": [8, 16]}', "--patch", "32", "--batch", "2", "--steps", "2",
+                 "--val-every", "2", "--val-fraction", "0.01", "--sigma-map", "estimate", "--device", "cpu",
+                 "--white-prob", "0.5", "--white-range", "0.2,0.9", "--sharpen-prob", "0.3", "--sharpen-range", "0.1,0.6"])
+    assert code == 0
+    noise = load_model(out).info.noise
+    assert noise["white_prob"] == 0.5 and tuple(noise["white_range"]) == (0.2, 0.9)
+    assert noise["sharpen_prob"] == 0.3 and tuple(noise["sharpen_range"]) == (0.1, 0.6)
+    assert run_cli("train", "--data", "x", "--out", str(tmp_path / "m.pt"), "--white-prob", "1.5").returncode == 2
+
+
+def test_tile_and_minutes_out_of_range_are_usage_errors(tmp_path):
+    from denoiser.inference import min_tile
+
+    src = str(shared_data("test", "Set12") / "02.png")
+    for bad in ("0", "-5", "1", "16", str(min_tile() - 1), "big"):
+        res = run_cli("denoise", src, "-o", str(tmp_path / "out"), "--tile", bad)
+        assert res.returncode == 2 and "--tile" in res.stderr and "Traceback" not in res.stderr, (bad, res.stderr)
+        if bad != "big":
+            assert f"at least {min_tile()}" in res.stderr
+    assert run_cli("eval", src, "--tile", "16").returncode == 2
+    res = run_cli("train", "--data", src, "--out", str(tmp_path / "m.pt"), "--minutes", "0")
+    assert res.returncode == 2 and "positive" in res.stderr and not (tmp_path / "m.pt").exists()
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_broken_user_model_is_listed_and_does_not_hide_the_bundled_one(tmp_path):
+    user = tmp_path / "models"
+    user.mkdir()
+    (user / "photo.pt").write_bytes(b"not a checkpoint")
+    env = {"DENOISER_MODELS_DIR": str(user)}
+    listing = run_cli("models", env=env)
+    assert listing.returncode == 0 and "BROKEN" in listing.stdout and str(user / "photo.pt") in listing.stdout
+    entries = json.loads(run_cli("models", "--json", env=env).stdout)
+    assert any(e.get("broken") and e["path"] == str(user / "photo.pt") for e in entries)
+    assert any(e["name"] == "photo" and e.get("source") == "bundled" for e in entries)
+    src = shared_data("test", "Kodak24") / "kodim01.png"
+    small = tmp_path / "small.png"
+    PILImage.open(src).crop((0, 0, 96, 80)).save(small)
+    res = run_cli("denoise", str(small), "-o", str(tmp_path / "out") + "/", "-q", env=env)
+    assert res.returncode == 0, res.stderr
+    assert "warning" in res.stderr and "unreadable" in res.stderr and "bundled 'photo'" in res.stderr
+    assert (tmp_path / "out" / "small.png").exists() and (user / "photo.pt").read_bytes() == b"not a checkpoint"
+    unreadable = run_cli("eval", str(shared_data("test", "Set12")), "--model", str(user / "photo.pt"), "--limit", "1")
+    assert unreadable.returncode == 2 and "Traceback" not in unreadable.stderr

@@ -160,3 +160,43 @@ def test_a_single_file_depth_check_uses_the_chosen_format(tmp_path, models_dir):
     src = _write(tmp_path / "a.png")
     summary = drain(run_batch([src], BatchOptions(tmp_path / "o" / "b.png", format="tiff", bit_depth=32, sigma=5)))
     assert summary.count("failed") == 0, summary.text()
+
+
+def test_an_output_that_appears_during_the_run_is_skipped_not_replaced(tmp_path, models_dir):
+    _write(tmp_path / "in" / "a.png")
+    _write(tmp_path / "in" / "b.png", seed=1)
+    out = tmp_path / "out"
+    run = run_batch([tmp_path / "in"], BatchOptions(out, sigma=5))
+    planted = False
+    try:
+        while True:
+            ev = next(run)
+            if not planted and ev.data.get("index") == 0 and "result" not in ev.data:
+                out.mkdir(parents=True, exist_ok=True)
+                (out / "a.png").write_bytes(b"the user's own file")  # appears while a.png is being denoised
+                planted = True
+    except StopIteration as stop:
+        summary = stop.value
+    assert planted
+    first, second = summary.results
+    assert first.status == "skipped" and "appeared" in first.reason
+    assert (out / "a.png").read_bytes() == b"the user's own file"
+    assert second.status == "done" and (out / "b.png").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_a_rerun_into_the_input_folder_leaves_its_own_outputs_alone(tmp_path, models_dir):
+    folder = tmp_path / "shoot"
+    _write(folder / "k1.png")
+    _write(folder / "k2.png", seed=1)
+    first = drain(run_batch([folder], BatchOptions(folder, suffix="_dn", sigma=5)))
+    assert first.count("done") == 2
+    again = drain(run_batch([folder], BatchOptions(folder, suffix="_dn", sigma=5)))
+    assert again.count("failed") == 0 and again.count("skipped") == 2 and again.count("done") == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["k1.png", "k1_dn.png", "k2.png", "k2_dn.png"]
+    assert [r.input.name for r in again.results] == ["k1.png", "k2.png"]
+    overwrite = drain(run_batch([folder], BatchOptions(folder, suffix="_dn", sigma=5, overwrite=True)))
+    assert overwrite.count("done") == 2 and not list(folder.glob("*_dn_dn*"))
+    lone = tmp_path / "lone"
+    _write(lone / "x_dn.png")  # a suffixed name with no original beside it is an ordinary input
+    assert drain(run_batch([lone], BatchOptions(lone, suffix="_dn", sigma=5))).count("done") == 1

@@ -252,3 +252,38 @@ def test_noisy_mode_keeps_a_base_that_already_removes_the_noise(models_dir: Path
     assert info.training["finetune"]["kept_base"] is True and "unchanged" in info.description
     forced = drain(finetune(replace(cfg, out="forced", force=True)))
     assert not forced.extra.get("kept_base") and forced.steps > 0
+
+
+@pytest.mark.parametrize("sizes", [[(200, 200)] * 6, [(8, 8), (8, 8), (12, 6), (6, 12), (8, 8)]])
+def test_small_photos_are_valid_input(models_dir: Path, tmp_path: Path, sizes: list[tuple[int, int]]) -> None:
+    folder = tmp_path / "small"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate(sizes):
+        PILImage.fromarray((rng.random((h, w, 3)) * 200 + 20).astype(np.uint8)).save(folder / f"{i}.png")
+    cfg = FinetuneConfig([str(folder)], base="gaussian-color", out="small", mode="clean", steps=2, patch=32, batch=2,
+                         val_fraction=0.34)
+    events, result = drain_events(finetune(cfg))
+    vals = [e.data["val_score"] for e in events if "val_score" in e.data]
+    assert vals and all(np.isfinite(vals)) and result.path.exists()
+
+
+def test_noisy_mode_creates_the_models_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              models_dir: Path, noisy_photos: Path) -> None:
+    fresh = tmp_path / "not" / "there" / "yet"
+    monkeypatch.setenv("DENOISER_MODELS_DIR", str(fresh))
+    cfg = FinetuneConfig([str(noisy_photos)], base=str(models_dir / "photo.pt"), out="night", mode="noisy", steps=1,
+                         patch=32, batch=2, val_fraction=0.25)
+    _events, result = drain_events(finetune(cfg))
+    assert result.path == fresh / "night.pt" and result.path.exists()
+
+
+def test_an_unwritable_output_fails_before_the_first_step(models_dir: Path, photos: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    cfg = FinetuneConfig([str(photos)], base="gaussian-color", out=str(blocker / "m.pt"), mode="clean", steps=50,
+                         patch=32, batch=2)
+    gen = finetune(cfg)
+    with pytest.raises(DenoiserError, match="cannot write"):
+        next(gen)
+    assert blocker.read_text() == "not a folder"

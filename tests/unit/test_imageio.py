@@ -15,6 +15,7 @@ import tifffile
 from PIL import Image as PILImage
 from PIL import ImageCms, ImageOps
 
+from denoiser import atomic
 from denoiser import imageio as iio
 from denoiser.errors import DenoiserError, ImageReadError, ImageWriteError
 
@@ -600,7 +601,7 @@ def test_permission_denied_is_reported_as_not_writable(tmp_path: Path, monkeypat
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(iio.os, "open", deny)
+    monkeypatch.setattr(atomic.os, "open", deny)
     with pytest.raises(ImageWriteError, match="folder is not writable"):
         iio.save_image(_make_image(_u8((3, 3, 3)), 8), tmp_path / "out.png")
     assert list(tmp_path.iterdir()) == []
@@ -656,7 +657,7 @@ def test_temp_file_is_hidden_and_in_target_folder(tmp_path: Path, monkeypatch: p
         seen.append(Path(src))
         return real_replace(src, dst)
 
-    monkeypatch.setattr(iio.os, "replace", spy)
+    monkeypatch.setattr(atomic.os, "replace", spy)
     iio.save_image(_make_image(_u8((3, 3, 3)), 8), tmp_path / "out.png")
     assert len(seen) == 1
     assert seen[0].parent == tmp_path and seen[0].name.startswith(".") and seen[0].name.endswith(".tmp")
@@ -757,3 +758,20 @@ def test_native_pixels_are_exact_at_the_files_depth(tmp_path, depth, dtype):
     native = iio.native_pixels(img)
     assert native.dtype == dtype
     np.testing.assert_allclose(native.astype(np.float64) / top, img.data, atol=1e-7)
+
+
+def test_files_of_several_images_are_refused_not_cut_to_the_first(tmp_path: Path) -> None:
+    import tifffile as tf
+
+    pages = np.stack([np.full((8, 10), v, np.uint16) for v in (100, 30000, 60000)])
+    tf.imwrite(tmp_path / "stack.tif", pages, photometric="minisblack")
+    frames = [PILImage.fromarray(np.full((6, 6, 3), v, np.uint8)) for v in (0, 128, 255)]
+    frames[0].save(tmp_path / "anim.webp", save_all=True, append_images=frames[1:], duration=100, lossless=True)
+    frames[0].save(tmp_path / "anim.png", save_all=True, append_images=frames[1:], duration=100)
+    for name, unit in (("stack.tif", "3 pages"), ("anim.webp", "3 frames"), ("anim.png", "3 frames")):
+        with pytest.raises(ImageReadError, match=unit):
+            iio.load_image(tmp_path / name)
+    tf.imwrite(tmp_path / "one.tif", pages[1])
+    frames[1].save(tmp_path / "still.webp", lossless=True)
+    assert iio.load_image(tmp_path / "one.tif").data.max() == pytest.approx(30000 / 65535)
+    assert iio.load_image(tmp_path / "still.webp").data.shape == (6, 6, 3)

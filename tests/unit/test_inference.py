@@ -183,3 +183,26 @@ def test_cuda_planning_from_free_memory(monkeypatch):
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda _dev=None: (300 * 1024**2, 16 * 1024**3))
     assert inf._tiles_per_batch(cuda, 1024) == 1
     assert inf.choose_tile_size(cuda) < 768
+
+
+class _Overshoot(torch.nn.Module):
+    """A stand-in network whose output leaves [0, 1], as a real one does a little near edges."""
+
+    size_multiple = 1
+    in_channels = 3
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return (x - 0.5) * 1.4 + 0.5
+
+
+def test_a_float_image_comes_back_within_its_range_unless_asked(rng):
+    img = rng.random((40, 48, 3)).astype(np.float32)
+    net = _Overshoot()
+    free = drain(denoise_array(img, net, sigma=5, keep_clipped=False, clip_to_input=False)).image
+    assert free.min() < -0.1 and free.max() > 1.1
+    kept = drain(denoise_array(img, net, sigma=5, keep_clipped=False)).image
+    assert kept.min() >= 0.0 and kept.max() <= 1.0
+    np.testing.assert_array_equal(kept, np.clip(free, 0, 1))
+    hdr = img * 4  # a float image beyond 1 keeps its own range
+    out = drain(denoise_array(hdr, net, sigma=5, keep_clipped=False)).image
+    assert out.max() == pytest.approx(hdr.max()) and out.min() >= 0

@@ -12,7 +12,7 @@ from PIL import Image as PILImage
 
 from denoiser.data import PairSampler, find_pairs, real_validation_crops, split_pairs
 from denoiser.errors import DenoiserError
-from denoiser.noise import apply_noise
+from denoiser.noise import apply_noise, mix_white_noise, sharpen_noise
 from denoiser.progress import drain
 from denoiser.train import (
     NoiseConfig,
@@ -51,6 +51,58 @@ def test_noise_free_share_and_exposure() -> None:
     bright = expose(clean, NoiseConfig(exposure_prob=1.0, exposure_range=(2.0, 2.0)), np.random.default_rng(0))
     assert bright.max() == 1.0 and (bright == 1.0).float().mean() > 0.3
     assert torch.equal(expose(clean, NoiseConfig(), np.random.default_rng(0)), clean)
+
+
+def lag_correlation(noise: torch.Tensor, lag: int) -> float:
+    """Horizontal autocorrelation of the channel-mean of a (B, C, H, W) noise batch at `lag` pixels."""
+    y = noise.mean(dim=1)
+    y = y - y.mean()
+    return float((y[..., lag:] * y[..., :-lag]).mean() / (y * y).mean())
+
+
+def grey(n: int = 4, size: int = 96) -> torch.Tensor:
+    return torch.full((n, 3, size, size), 0.45)
+
+
+def test_white_mix_spans_demosaiced_to_per_pixel_noise() -> None:
+    clean = grey()
+    cfg = {"name": "camera", "level_range": (0.7, 0.7), "clip_prob": 0.0}
+    demosaiced, _ = make_noisy(clean, NoiseConfig(**cfg), torch.Generator().manual_seed(0))
+    white, _ = make_noisy(clean, NoiseConfig(**cfg, white_prob=1.0, white_range=(1.0, 1.0)),
+                          torch.Generator().manual_seed(0))
+    half, _ = make_noisy(clean, NoiseConfig(**cfg, white_prob=1.0, white_range=(0.5, 0.5)),
+                         torch.Generator().manual_seed(0))
+    c_dem, c_white, c_half = (lag_correlation(n - clean, 1) for n in (demosaiced, white, half))
+    assert c_dem > 0.45 and abs(c_white) < 0.05 and c_white + 0.1 < c_half < c_dem - 0.1
+    same, _ = make_noisy(clean, NoiseConfig(**cfg, white_prob=1.0, white_range=(0.0, 0.0)),
+                         torch.Generator().manual_seed(0))
+    assert lag_correlation(same - clean, 1) == pytest.approx(c_dem, abs=0.02)  # share 0: demosaiced noise only
+
+
+def test_mix_keeps_the_variance_and_a_clean_image() -> None:
+    clean = grey(2)
+    g = torch.Generator().manual_seed(1)
+    a = clean + 0.05 * torch.randn(clean.shape, generator=g)
+    b = clean + 0.05 * torch.randn(clean.shape, generator=g)
+    mixed = mix_white_noise(a, b, clean, torch.tensor([0.0, 0.5]))
+    assert torch.equal(mixed[0], a[0].clamp(0, 1))
+    assert float((mixed[1] - clean[1]).std()) == pytest.approx(0.05, rel=0.05)
+    assert torch.equal(mix_white_noise(clean, clean, clean, torch.tensor([0.3, 1.0])), clean)
+
+
+def test_sharpened_noise_is_stronger_and_anticorrelated_at_two_pixels() -> None:
+    clean = grey()
+    noisy = apply_noise(clean, "camera", torch.Generator().manual_seed(0), level=0.7)
+    sharp = sharpen_noise(noisy, clean, 1.0)
+    assert (sharp - clean).std() > 1.2 * (noisy - clean).std()
+    assert lag_correlation(sharp - clean, 2) < lag_correlation(noisy - clean, 2) - 0.1
+    assert lag_correlation(sharp - clean, 2) < 0
+    assert torch.equal(sharpen_noise(noisy, clean, 0.0), noisy)
+    assert torch.allclose(sharpen_noise(clean, clean, 1.0), clean)  # the image's own detail is not sharpened
+    picked, _ = make_noisy(clean, NoiseConfig(name="camera", level_range=(0.7, 0.7), clip_prob=0.0,
+                                              sharpen_prob=1.0, sharpen_range=(1.0, 1.0)),
+                           torch.Generator().manual_seed(0))
+    assert lag_correlation(picked - clean, 2) < 0
 
 
 @pytest.fixture

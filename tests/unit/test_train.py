@@ -214,3 +214,18 @@ def test_a_crafted_training_state_is_refused_without_running_code(tmp_path: Path
     with pytest.raises(CheckpointError, match="not a training state"):
         read_training_state(bad)
     assert not marker.exists()  # weights_only loading refused the payload instead of calling it
+
+
+def test_a_run_that_cannot_train_or_save_is_refused_before_the_first_step(folder, tmp_path, monkeypatch):
+    from denoiser.errors import DenoiserError
+
+    base = {"data": [str(folder)], "arch_config": {"channels": [8, 16]}, "patch": 32, "batch": 2, "steps": 50}
+    with pytest.raises(DenoiserError, match="minutes must be positive"):
+        next(train(TrainConfig(**base, out=str(tmp_path / "m.pt"), minutes=0)))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way")
+    built = []
+    monkeypatch.setattr("denoiser.train.build_model", lambda cfg: built.append(cfg))  # no training may start
+    with pytest.raises(DenoiserError, match="cannot write"):
+        next(train(TrainConfig(**base, out=str(blocker / "m.pt"))))
+    assert not built and blocker.read_text() == "in the way" and not (tmp_path / "m.pt").exists()

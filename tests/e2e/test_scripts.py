@@ -1,0 +1,27 @@
+"""The set-up scripts a new user runs: the display check names the missing system package."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_display_check_names_the_package_qt_needs(tmp_path: Path) -> None:
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "ldd").write_text("#!/bin/sh\necho '\tlibxcb-cursor.so.0 => not found'\necho '\tlibc.so.6 => /lib/libc.so.6'\n")
+    (fake / "id").write_text("#!/bin/sh\necho 1000\n")  # not root: it must say what to install, not install
+    for f in fake.iterdir():
+        f.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "QT_QPA_PLATFORM": ""}
+    res = subprocess.run(["bash", str(REPO / "scripts" / "check-qt-display.sh")], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0
+    assert "libxcb-cursor0" in res.stderr and "apt-get install libxcb-cursor0" in res.stderr
+    assert res.stderr.count("\n") == 1  # one line
+    quiet = subprocess.run(["bash", str(REPO / "scripts" / "check-qt-display.sh")],
+                           env={**env, "QT_QPA_PLATFORM": "offscreen"}, capture_output=True, text=True, timeout=60)
+    assert quiet.returncode == 0 and quiet.stderr == ""
