@@ -338,6 +338,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         white_range=args.white_range,
         sharpen_prob=args.sharpen_prob,
         sharpen_range=args.sharpen_range,
+        chroma_nr_prob=args.chroma_nr_prob,
+        chroma_nr_range=args.chroma_nr_range,
     )
     loss = LossConfig(args.loss, args.robustness_lambda, args.sparsity_beta, args.sparsity_rho)
     cfg = TrainConfig(
@@ -621,6 +623,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="camera: share of samples whose noise is unsharp-masked, as in-camera sharpening leaves it")
     t.add_argument("--sharpen-range", type=_pair, default=(0.2, 1.0), metavar="LO,HI",
                    help="amount range of --sharpen-prob (default 0.2,1)")
+    t.add_argument("--chroma-nr-prob", type=_share, default=0.0,
+                   help="camera: share of colour samples whose colour noise is reduced, luma kept, "
+                        "as phones' and cameras' chroma noise reduction leaves it")
+    t.add_argument("--chroma-nr-range", type=_pair, default=(0.2, 0.8), metavar="LO,HI",
+                   help="share of the colour noise left by --chroma-nr-prob (default 0.2,0.8)")
     t.add_argument("--real-data", nargs="+", default=[], metavar="DIR",
                    help="folders of real noisy/ and clean/ pairs; a fixed fifth of their scenes validates")
     t.add_argument("--real-share", type=_share, default=0.25,

@@ -55,6 +55,7 @@ from denoiser.noise import (
     jpeg_compress,
     mix_white_noise,
     quantize_8bit,
+    reduce_chroma_noise,
     sharpen_noise,
 )
 from denoiser.progress import Progress, ProgressGen
@@ -82,6 +83,8 @@ class NoiseConfig:
     white_range: tuple[float, float] = (0.0, 1.0)  # the white share t of that mix, drawn per sample
     sharpen_prob: float = 0.0  # camera: share of samples whose noise is unsharp-masked (in-camera sharpening)
     sharpen_range: tuple[float, float] = (0.2, 1.0)  # its amount, drawn per sample (radius 1 px)
+    chroma_nr_prob: float = 0.0  # camera (colour): share of samples whose colour noise is reduced, luma kept
+    chroma_nr_range: tuple[float, float] = (0.2, 0.8)  # the share of colour noise left, drawn per sample
     val_sigma: float = 25.0  # validation: gaussian σ (or camera level × 100 for camera)
 
 
@@ -161,6 +164,13 @@ def make_noisy(clean: torch.Tensor, cfg: NoiseConfig, gen: torch.Generator) -> t
             amounts = lo_a + (hi_a - lo_a) * torch.rand(b, generator=gen)
             for i in torch.nonzero(picked).flatten().tolist():
                 noisy[i : i + 1] = sharpen_noise(noisy[i : i + 1], clean[i : i + 1], float(amounts[i]))
+        if cfg.chroma_nr_prob > 0 and clean.shape[1] == 3:
+            lo_k, hi_k = cfg.chroma_nr_range
+            picked = torch.rand(b, generator=gen) < cfg.chroma_nr_prob
+            keep = torch.where(picked, lo_k + (hi_k - lo_k) * torch.rand(b, generator=gen), torch.ones(b))
+            if picked.any():
+                noisy = torch.where(picked.to(dev).view(-1, 1, 1, 1),
+                                    reduce_chroma_noise(noisy, clean, keep.to(dev)), noisy)
         if cfg.blur_prob > 0:
             lo_r, hi_r = cfg.blur_range
             picked = torch.rand(b, generator=gen) < cfg.blur_prob

@@ -16,6 +16,7 @@ from denoiser.checkpoint import DEFAULT_MODEL, ModelInfo, list_models
 from denoiser.errors import DenoiserError
 from denoiser.imageio import SUPPORTED_EXTENSIONS, Image, output_format_for
 from denoiser.inference import DenoiseResult, sigma_ceiling
+from denoiser.metrics import removed_noise
 from denoiser.resources import icon_path, sample_image_path
 from gui import files, jobs, settings
 from gui.actions import WindowActions, build_menus
@@ -434,7 +435,9 @@ class MainWindow(QMainWindow):
         doc.set_result(res.image)
         how = "estimated" if res.sigma_estimated else "manual"
         passes = f" · {res.ensemble} passes" if res.ensemble > 1 else ""
-        text = f"Denoised in {res.seconds:.2f} s on {res.device} · {res.tiles} tiles{passes} · σ {res.sigma:.1f} ({how})"
+        removed = removed_noise(source, res.image)
+        text = (f"Denoised in {res.seconds:.2f} s on {res.device} · {res.tiles} tiles{passes} · σ {res.sigma:.1f} ({how})"
+                f" · noise removed {removed:.1f} levels rms")
         self._result_changed(text)
 
     def preview_region(self) -> None:

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from denoiser.checkpoint import ModelInfo
 from denoiser.device import available_devices
-from denoiser.inference import sigma_ceiling
+from denoiser.inference import min_tile, sigma_ceiling
 
 MAX_SIGMA = 75
 QUALITY_CHOICES = (  # (label, self-ensemble passes); see denoiser.ensemble
@@ -106,9 +106,10 @@ class DenoisePanel(QGroupBox):
             self.device_combo.addItem(dev.upper() if dev == "cpu" else dev.capitalize(), dev)
         self.device_combo.setToolTip("Where the model runs (Auto: the GPU when there is one)")
         self.tile_box = QSpinBox()
-        self.tile_box.setRange(0, 4096)
+        self.tile_box.setRange(min_tile() - 64, 4096)  # the minimum reads "Auto"; every other value is a real tile
         self.tile_box.setSingleStep(64)
         self.tile_box.setSpecialValueText("Auto")
+        self.tile_box.valueChanged.connect(self._snap_tile)
         self.tile_box.setSuffix(" px")
         self.tile_box.setToolTip("Tile edge; smaller tiles use less memory (Auto picks one for the device)")
 
@@ -224,9 +225,15 @@ class DenoisePanel(QGroupBox):
         """'auto', 'cpu' or 'cuda'."""
         return str(self.device_combo.currentData())
 
+    def _snap_tile(self, value: int) -> None:
+        """A typed edge between "Auto" and the tiler's minimum becomes the minimum, visibly."""
+        if self.tile_box.minimum() < value < min_tile():
+            self.tile_box.setValue(min_tile())
+
     def tile(self) -> int | None:
         """Tile edge in pixels, None for automatic."""
-        return self.tile_box.value() or None
+        value = self.tile_box.value()
+        return None if value == self.tile_box.minimum() else value
 
     def set_actions_enabled(self, enabled: bool) -> None:
         """Enable or disable Preview and Denoise."""

@@ -81,16 +81,19 @@ def test_denoise_then_strength_blends_without_rerunning(qtbot, opened, darken_mo
     wait_idle(qtbot, win)
     assert len(calls) == 1
     source = win.doc.source
-    np.testing.assert_allclose(win.doc.result(), source - 0.1, atol=1e-4)
+    darker = np.clip(source - 0.1, 0, 1)  # results stay within the input's range
+    np.testing.assert_allclose(win.doc.result(), darker, atol=1e-4)
     assert panel.info_label.text().startswith("Denoised in ")
     assert "(estimated)" in panel.info_label.text()
+    removed = float(panel.info_label.text().split("noise removed ")[1].split()[0])
+    assert removed == pytest.approx(float(np.sqrt(np.mean(np.square((source - darker) * 255)))), abs=0.2)  # the darkening by 0.1 is what was taken out
     assert win.noise_panel.metric_labels["denoised"][0].text().endswith("dB")
     before = win.compare.right.image.pixelColor(20, 20).red()
     panel.strength_slider.setValue(50)
     qtbot.waitUntil(lambda: win.doc.strength == 0.5)
     wait_idle(qtbot, win)
     assert len(calls) == 1
-    np.testing.assert_allclose(win.doc.result(), source - 0.05, atol=1e-4)
+    np.testing.assert_allclose(win.doc.result(), 0.5 * darker + 0.5 * source, atol=1e-4)
     after = win.compare.right.image.pixelColor(20, 20).red()
     assert after - before in (12, 13)  # half of 0.1 × 255 brighter again
     assert "strength 50 %" in win.compare.right.label
@@ -119,7 +122,7 @@ def test_quality_passes_reach_denoise_preview_and_batch(qtbot, opened, darken_mo
     qtbot.mouseClick(panel.denoise_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, win)
     assert " · 8 passes · " in panel.info_label.text()
-    np.testing.assert_allclose(win.doc.result(), win.doc.source - 0.1, atol=1e-4)  # the same model, averaged
+    np.testing.assert_allclose(win.doc.result(), np.clip(win.doc.source - 0.1, 0, 1), atol=1e-4)  # the same model, averaged
     qtbot.mouseClick(panel.preview_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, win)
     assert passes == [8, 8]
@@ -234,3 +237,17 @@ def test_real_photo_noise_and_denoise_metrics(qtbot, window) -> None:
     win.denoise()
     wait_idle(qtbot, win)
     assert win.noise_panel.metric_labels["denoised"][0].text().endswith("dB")
+
+
+def test_tile_box_offers_auto_and_only_tiles_the_tiler_keeps(qtbot, window) -> None:
+    from denoiser.inference import min_tile
+
+    box = window.denoise_panel.tile_box
+    box.setValue(box.minimum())
+    assert box.text() == "Auto" and window.denoise_panel.tile() is None
+    box.stepUp()
+    assert window.denoise_panel.tile() == min_tile()
+    box.setValue(min_tile() - 20)  # typed below the minimum: shown and used as the minimum, never silently changed
+    assert box.value() == min_tile() and window.denoise_panel.tile() == min_tile()
+    box.setValue(512)
+    assert window.denoise_panel.tile() == 512

@@ -12,7 +12,7 @@ from PIL import Image as PILImage
 
 from denoiser.data import PairSampler, find_pairs, real_validation_crops, split_pairs
 from denoiser.errors import DenoiserError
-from denoiser.noise import apply_noise, mix_white_noise, sharpen_noise
+from denoiser.noise import apply_noise, mix_white_noise, reduce_chroma_noise, sharpen_noise
 from denoiser.progress import drain
 from denoiser.train import (
     NoiseConfig,
@@ -103,6 +103,28 @@ def test_sharpened_noise_is_stronger_and_anticorrelated_at_two_pixels() -> None:
                                               sharpen_prob=1.0, sharpen_range=(1.0, 1.0)),
                            torch.Generator().manual_seed(0))
     assert lag_correlation(picked - clean, 2) < 0
+
+
+def test_chroma_noise_reduction_keeps_the_luma_grain() -> None:
+    clean = grey()
+    noisy = apply_noise(clean, "camera", torch.Generator().manual_seed(0), level=0.7)
+    noise = noisy - clean
+    reduced = reduce_chroma_noise(noisy, clean, torch.tensor([0.0, 0.5, 1.0, 0.25])) - clean
+    luma = noise.mean(dim=1)
+    for i, keep in enumerate((0.0, 0.5, 1.0, 0.25)):
+        assert torch.allclose(reduced[i].mean(dim=0), luma[i], atol=1e-6)  # the grey grain is untouched
+        chroma = (reduced[i] - reduced[i].mean(dim=0)).std() / (noise[i] - luma[i]).std()
+        assert float(chroma) == pytest.approx(keep, abs=0.01)
+    picked, _ = make_noisy(clean, NoiseConfig(name="camera", level_range=(0.7, 0.7), clip_prob=0.0,
+                                              chroma_nr_prob=1.0, chroma_nr_range=(0.0, 0.0)),
+                           torch.Generator().manual_seed(0))
+    assert float((picked - picked.mean(dim=1, keepdim=True)).abs().max()) < 1e-6  # grey noise only
+    gray = torch.full((2, 1, 32, 32), 0.5)
+    same, _ = make_noisy(gray, NoiseConfig(name="camera", level_range=(0.7, 0.7), clip_prob=0.0, chroma_nr_prob=1.0),
+                         torch.Generator().manual_seed(0))
+    ref, _ = make_noisy(gray, NoiseConfig(name="camera", level_range=(0.7, 0.7), clip_prob=0.0),
+                        torch.Generator().manual_seed(0))
+    assert torch.equal(same, ref)  # gray images have no colour noise to reduce
 
 
 @pytest.fixture
