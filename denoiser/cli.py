@@ -607,27 +607,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--sigma-map", default="true", choices=["true", "estimate"])
     t.add_argument("--clean-prob", type=_share, default=0.0,
                    help="share of samples left noise-free, so a clean photo is left alone (default 0)")
-    t.add_argument("--exposure-prob", type=_share, default=0.0,
-                   help="share of clean patches brightened and clipped, so saturated highlights stay saturated")
-    t.add_argument("--exposure-range", type=_pair, default=(1.0, 2.0), metavar="LO,HI",
-                   help="gain range of --exposure-prob (default 1,2)")
-    t.add_argument("--blur-prob", type=_share, default=0.0,
-                   help="camera: share of samples whose noise is low-passed, as in-camera noise reduction leaves it")
-    t.add_argument("--blur-range", type=_pair, default=(0.3, 1.0), metavar="LO,HI",
-                   help="radius range in px of --blur-prob (default 0.3,1)")
-    t.add_argument("--white-prob", type=_share, default=0.0,
-                   help="camera: share of samples whose demosaiced noise is mixed with per-pixel (white) noise")
-    t.add_argument("--white-range", type=_pair, default=(0.0, 1.0), metavar="LO,HI",
-                   help="range of the white share of --white-prob's mix (default 0,1)")
-    t.add_argument("--sharpen-prob", type=_share, default=0.0,
-                   help="camera: share of samples whose noise is unsharp-masked, as in-camera sharpening leaves it")
-    t.add_argument("--sharpen-range", type=_pair, default=(0.2, 1.0), metavar="LO,HI",
-                   help="amount range of --sharpen-prob (default 0.2,1)")
-    t.add_argument("--chroma-nr-prob", type=_share, default=0.0,
-                   help="camera: share of colour samples whose colour noise is reduced, luma kept, "
-                        "as phones' and cameras' chroma noise reduction leaves it")
-    t.add_argument("--chroma-nr-range", type=_pair, default=(0.2, 0.8), metavar="LO,HI",
-                   help="share of the colour noise left by --chroma-nr-prob (default 0.2,0.8)")
+    steps = (  # (option, share help, range default, range help): the clean-side and camera pipeline steps
+        ("exposure", "share of clean patches brightened and clipped, so saturated highlights stay saturated",
+         (1.0, 2.0), "gain range of --exposure-prob (default 1,2)"),
+        ("blur", "camera: share of samples whose noise is low-passed, as in-camera noise reduction leaves it",
+         (0.3, 1.0), "radius range in px of --blur-prob (default 0.3,1)"),
+        ("white", "camera: share of samples whose demosaiced noise is mixed with per-pixel (white) noise",
+         (0.0, 1.0), "range of the white share of --white-prob's mix (default 0,1)"),
+        ("sharpen", "camera: share of samples whose noise is unsharp-masked, as in-camera sharpening leaves it",
+         (0.2, 1.0), "amount range of --sharpen-prob (default 0.2,1)"),
+        ("chroma-nr", "camera: share of colour samples whose colour noise is reduced, luma kept, as phones' "
+         "and cameras' chroma noise reduction leaves it", (0.2, 0.8),
+         "share of the colour noise left by --chroma-nr-prob (default 0.2,0.8)"),
+    )
+    for name, share_help, default_range, range_help in steps:
+        t.add_argument(f"--{name}-prob", type=_share, default=0.0, help=share_help)
+        t.add_argument(f"--{name}-range", type=_pair, default=default_range, metavar="LO,HI", help=range_help)
     t.add_argument("--real-data", nargs="+", default=[], metavar="DIR",
                    help="folders of real noisy/ and clean/ pairs; a fixed fifth of their scenes validates")
     t.add_argument("--real-share", type=_share, default=0.25,

@@ -152,31 +152,20 @@ def make_noisy(clean: torch.Tensor, cfg: NoiseConfig, gen: torch.Generator) -> t
         read = torch.tensor([r for _, r in sr], device=dev).view(-1, 1, 1, 1)
         noisy = apply_noise(clean, "camera", gen, demosaic=1, jpeg_quality=0, keep_detail=1, shot=shot, read=read)
         if cfg.white_prob > 0:
-            lo_t, hi_t = cfg.white_range
-            picked = torch.rand(b, generator=gen) < cfg.white_prob
-            share = torch.where(picked, lo_t + (hi_t - lo_t) * torch.rand(b, generator=gen), torch.zeros(b))
+            picked, shares = _draw(b, cfg.white_prob, cfg.white_range, gen)
             if picked.any():
                 white = apply_noise(clean, "camera", gen, demosaic=0, jpeg_quality=0, keep_detail=1, shot=shot, read=read)
-                noisy = mix_white_noise(noisy, white, clean, share.to(dev))
+                noisy = mix_white_noise(noisy, white, clean, torch.where(picked, shares, torch.zeros(b)).to(dev))
         if cfg.sharpen_prob > 0:
-            lo_a, hi_a = cfg.sharpen_range
-            picked = torch.rand(b, generator=gen) < cfg.sharpen_prob
-            amounts = lo_a + (hi_a - lo_a) * torch.rand(b, generator=gen)
-            for i in torch.nonzero(picked).flatten().tolist():
-                noisy[i : i + 1] = sharpen_noise(noisy[i : i + 1], clean[i : i + 1], float(amounts[i]))
+            noisy = _each(noisy, clean, *_draw(b, cfg.sharpen_prob, cfg.sharpen_range, gen), sharpen_noise)
         if cfg.chroma_nr_prob > 0 and clean.shape[1] == 3:
-            lo_k, hi_k = cfg.chroma_nr_range
-            picked = torch.rand(b, generator=gen) < cfg.chroma_nr_prob
-            keep = torch.where(picked, lo_k + (hi_k - lo_k) * torch.rand(b, generator=gen), torch.ones(b))
+            picked, keep = _draw(b, cfg.chroma_nr_prob, cfg.chroma_nr_range, gen)
             if picked.any():
                 noisy = torch.where(picked.to(dev).view(-1, 1, 1, 1),
-                                    reduce_chroma_noise(noisy, clean, keep.to(dev)), noisy)
+                                    reduce_chroma_noise(noisy, clean, torch.where(picked, keep, torch.ones(b)).to(dev)),
+                                    noisy)
         if cfg.blur_prob > 0:
-            lo_r, hi_r = cfg.blur_range
-            picked = torch.rand(b, generator=gen) < cfg.blur_prob
-            radii = lo_r + (hi_r - lo_r) * torch.rand(b, generator=gen)
-            for i in torch.nonzero(picked).flatten().tolist():
-                noisy[i : i + 1] = blur_noise(noisy[i : i + 1], clean[i : i + 1], float(radii[i]))
+            noisy = _each(noisy, clean, *_draw(b, cfg.blur_prob, cfg.blur_range, gen), blur_noise)
         jpeg = torch.rand(b, generator=gen) < cfg.jpeg_prob
         for i in torch.nonzero(jpeg).flatten().tolist():
             q = int(torch.randint(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1, (1,), generator=gen))
@@ -195,6 +184,22 @@ def make_noisy(clean: torch.Tensor, cfg: NoiseConfig, gen: torch.Generator) -> t
     if cfg.sigma_map == "estimate":
         sigma = estimated_sigmas(noisy)
     return noisy, sigma
+
+
+def _draw(b: int, prob: float, value_range: tuple[float, float], gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which of `b` samples a pipeline step picks (each with probability `prob`), and a value for each
+    drawn uniformly from `value_range`: the step's strength."""
+    lo, hi = value_range
+    picked = torch.rand(b, generator=gen) < prob
+    return picked, lo + (hi - lo) * torch.rand(b, generator=gen)
+
+
+def _each(noisy: torch.Tensor, clean: torch.Tensor, picked: torch.Tensor, values: torch.Tensor,
+          step: Any) -> torch.Tensor:
+    """`step(noisy_i, clean_i, value_i)` on each picked sample of the batch, in place."""
+    for i in torch.nonzero(picked).flatten().tolist():
+        noisy[i : i + 1] = step(noisy[i : i + 1], clean[i : i + 1], float(values[i]))
+    return noisy
 
 
 def estimated_sigmas(noisy: torch.Tensor) -> torch.Tensor:
