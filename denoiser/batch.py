@@ -177,14 +177,13 @@ def _without_earlier_outputs(plan: list[tuple[Path, Path | None, str]], suffix: 
 def _mark_clashes(plan: list[tuple[Path, Path | None, str]]) -> list[tuple[Path, Path | None, str]]:
     """Give a problem instead to every input whose output would be another input of the run (x.jpg → x.png
     beside x.png) or the output of an earlier input."""
-    key = _key
-    inputs = {key(src): src for src, _, _ in plan}
+    inputs = {_key(src): src for src, _, _ in plan}
     first: dict[str, Path] = {}
     marked = []
     for src, dst, problem in plan:
         if dst is not None and not problem:
-            k = key(dst)
-            if k in inputs and k != key(src):
+            k = _key(dst)
+            if k in inputs and k != _key(src):
                 problem = (f"its output {dst.name} would replace the input {inputs[k]}; "
                            "use a suffix, another format or another folder")
             elif k in first:

@@ -7,6 +7,7 @@ config, weights, the noise and training config, training info and validation met
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import warnings
@@ -182,34 +183,33 @@ class ModelShadowWarning(UserWarning):
 
 
 def unreadable_reason(path: Path) -> str:
-    """Why a checkpoint's header cannot be read ('' when it can)."""
+    """Why a checkpoint's header cannot be read ('' when it can). Remembered per file version, since a
+    batch resolves its model once per image and a header read loads the whole file."""
     try:
-        read_info(path)
+        st = path.stat()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return _unreadable_reason(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _unreadable_reason(path: str, _mtime_ns: int, _size: int) -> str:
+    try:
+        read_info(Path(path))
     except Exception as exc:  # noqa: BLE001 - any failure makes the file unusable
         return str(exc) or type(exc).__name__
     return ""
 
 
-def broken_models() -> list[tuple[Path, str]]:
-    """(file, reason) for every model file in the bundled and user folders that cannot be read."""
-    broken = []
-    for folder in (bundled_models_dir(), user_models_dir()):
-        if folder.is_dir():
-            for f in sorted(folder.glob("*.pt")):
-                if not (f.name.endswith(".state.pt") or f.name.startswith(".")):
-                    reason = unreadable_reason(f)
-                    if reason:
-                        broken.append((f, reason))
-    return broken
+def scan_models() -> tuple[list[ModelInfo], list[tuple[Path, str]]]:
+    """One pass over the bundled, then the user models folder: the readable models, each folder sorted by
+    name, and (file, reason) for every model file that cannot be read.
 
-
-def list_models() -> list[ModelInfo]:
-    """Bundled models, then user models, each sorted by name; unreadable files are skipped (`broken_models`
-    lists them).
-
-    A user model named like a bundled one replaces it in the list, as it does when resolving the name.
+    A user model named like a bundled one replaces it in the list, as it does when resolving the name; a
+    broken file replaces nothing, it is only reported.
     """
     found: dict[str, ModelInfo] = {}
+    broken: list[tuple[Path, str]] = []
     for folder, source in ((bundled_models_dir(), "bundled"), (user_models_dir(), "user")):
         if not folder.is_dir():
             continue
@@ -218,11 +218,17 @@ def list_models() -> list[ModelInfo]:
                 continue
             try:
                 info = read_info(f, source)
-            except Exception:  # noqa: BLE001 - a broken user file must not hide the others
+            except Exception as exc:  # noqa: BLE001 - a broken user file must not hide the others
+                broken.append((f, str(exc) or type(exc).__name__))
                 continue
             found.pop(info.name, None)
             found[info.name] = info
-    return list(found.values())
+    return list(found.values()), broken
+
+
+def list_models() -> list[ModelInfo]:
+    """The readable models of `scan_models` (bundled, then user; a user model shadows a bundled namesake)."""
+    return scan_models()[0]
 
 
 def resolve_model(name_or_path: str | Path, channels: int | None = None) -> Path:

@@ -287,10 +287,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from denoiser.archs import build_arch
-    from denoiser.checkpoint import broken_models, list_models, user_models_dir
+    from denoiser.checkpoint import scan_models, user_models_dir
 
-    models = list_models()
-    broken = broken_models()
+    models, broken = scan_models()
     if args.json:
         print(json.dumps([{"name": m.name, "source": m.source, "path": str(m.path), "arch": m.arch,
                            "arch_config": m.arch_config, "size_mb": round(m.size_mb, 2), "training": m.training,

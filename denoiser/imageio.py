@@ -585,7 +585,7 @@ def _refuse_pages(p: Path, count: int, kind: str, unit: str) -> None:
                                 f"split it into one file per {unit[:-1]} first")
 
 
-_MULTI_FRAME_FORMATS = {"WEBP": "animated WebP", "PNG": "animated PNG", "TIFF": "TIFF"}
+_ANIMATED_FORMATS = {"WEBP": "animated WebP", "PNG": "animated PNG"}  # (TIFF pages: refused by _load_tiff)
 
 
 def _load_pillow(p: Path, ihdr: tuple[int, int, int, int] | None) -> Image:
@@ -593,9 +593,8 @@ def _load_pillow(p: Path, ihdr: tuple[int, int, int, int] | None) -> Image:
         fmt = _PIL_FORMATS.get(im.format or "")
         if fmt is None:
             raise ImageReadError(p, f"unsupported image format {im.format}")
-        if im.format in _MULTI_FRAME_FORMATS:  # (an MPO camera JPEG's extra frames are previews: kept as JPEG)
-            kind = _MULTI_FRAME_FORMATS[im.format]
-            _refuse_pages(p, int(getattr(im, "n_frames", 1)), kind, "pages" if kind == "TIFF" else "frames")
+        if im.format in _ANIMATED_FORMATS:  # (an MPO camera JPEG's extra frames are previews: kept as JPEG)
+            _refuse_pages(p, int(getattr(im, "n_frames", 1)), _ANIMATED_FORMATS[im.format], "frames")
         _check_size(p, *im.size)
         sixteen = _sixteen_bit_colour_rawmode(im, fmt, ihdr)
         alpha: np.ndarray | None = None

@@ -282,15 +282,14 @@ def sharpen_noise(noisy: torch.Tensor, clean: torch.Tensor, amount: float, radiu
     return (clean + noise + amount * (noise - _gaussian_lowpass(noise, radius))).clamp(0.0, 1.0)
 
 
-def reduce_chroma_noise(noisy: torch.Tensor, clean: torch.Tensor, keep: torch.Tensor, radius: float = 0.0) -> torch.Tensor:
+def reduce_chroma_noise(noisy: torch.Tensor, clean: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     """`clean` plus the noise of `noisy` with its colour part (noise minus its channel mean) scaled by `keep`
-    per sample (shape (B,)) and, with `radius` > 0, low-passed; its luminance part untouched: what the chroma
-    noise reduction of phones and cameras leaves, a grey grain stronger than the colour noise beside it."""
+    per sample (shape (B,)), its luminance part untouched: what the chroma noise reduction of phones and
+    cameras leaves, a grey grain stronger than the colour noise beside it."""
     noise = noisy - clean
     luma = noise.mean(dim=1, keepdim=True)
-    chroma = _gaussian_lowpass(noise - luma, radius) if radius > 0 else noise - luma
     k = keep.to(noise.dtype).view(-1, 1, 1, 1).clamp(0.0, 1.0)
-    return (clean + luma + k * chroma).clamp(0.0, 1.0)
+    return (clean + luma + k * (noise - luma)).clamp(0.0, 1.0)
 
 
 def mix_white_noise(correlated: torch.Tensor, white: torch.Tensor, clean: torch.Tensor,
