@@ -15,10 +15,12 @@
 # resources/models/photo.pt); COLOR_LR and
 # GRAY_LR (4e-4), PHOTO_LR (3e-4); WARMUP (300); WORKERS (loader processes per Gaussian run, 3) and
 # PHOTO_WORKERS (7); SEED (4); DEVICE (cuda; cpu makes it a smoke test). The photo camera pipeline:
-# PHOTO_WHITE (0.5: share of samples whose demosaiced noise is mixed with per-pixel noise; +0.8 dB on the
-# SIDD sets and +0.26 dB on the held-out PolyU40 crops after 500 CPU steps, but it darkened clean photos by
-# ~0.2 levels: check the fidelity table before adopting), PHOTO_SHARPEN and PHOTO_CHROMA_NR (0: sharpened
-# noise and chroma-reduced noise did not pay in the same test), PHOTO_BLUR (0).
+# PHOTO_WHITE (0.5: share of samples whose sensor noise is partly per-pixel, both parts added before the
+# develop's one clip; after 500 CPU steps +1.3 dB on SIDD_val10, level elsewhere, clean photos kept within
+# 0.1 levels), PHOTO_WB (0.3: share of samples with their own white balance; 500 CPU steps at 0.5: +0.3 dB on the PolyU40
+# crops and +0.8 dB on SIDD_medium10, −0.7 dB on SIDD_val10, clean photos ~0.18 levels darker), PHOTO_DEVELOP (0: a softer
+# develop for noisy samples lost 0.7 dB on SIDD_medium10 and 0.1 dB on PolyU40), PHOTO_SHARPEN and
+# PHOTO_CHROMA_NR (0: sharpened and chroma-reduced noise did not pay), PHOTO_BLUR (0).
 set -u
 DATA=$1
 OUT=$2
@@ -53,6 +55,7 @@ for name in $MODELS; do
             --base "${PHOTO_BASE:-resources/models/photo.pt}" --noise camera --level-range 0,1 --jpeg-prob 0.3 \
             --clip-prob 0.5 --clean-prob 0.1 --exposure-prob 0.25 --blur-prob "${PHOTO_BLUR:-0}" \
             --white-prob "${PHOTO_WHITE:-0.5}" --sharpen-prob "${PHOTO_SHARPEN:-0}" --chroma-nr-prob "${PHOTO_CHROMA_NR:-0}" \
+            --wb-prob "${PHOTO_WB:-0.3}" --develop-prob "${PHOTO_DEVELOP:-0}" \
             --sigma-map estimate --val-sigma 50 --lr "${PHOTO_LR:-3e-4}" --workers "${PHOTO_WORKERS:-7}" \
             "${COMMON[@]}" > "$OUT/photo.log" 2>&1 & ;;
     *) echo "unknown model $name" >&2 ;;

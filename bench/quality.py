@@ -234,6 +234,77 @@ def fidelity_markdown(fid: dict) -> list[str]:
     return lines
 
 
+FINISHES = {  # the finishing controls measured (denoiser.blend): label -> Blend arguments
+    "as denoised": {},
+    "detail 0.5": {"detail": 0.5},
+    "detail 1": {"detail": 1.0},
+    "grain 0.3": {"grain": 0.3},
+    "luminance 0.7": {"luma": 0.7},
+}
+FINISH_SIGMA = 25  # the Gaussian σ of the Kodak24 case (clipped and rounded like a saved photo)
+
+
+def finish_cases(limit: int | None) -> dict[str, RealCase]:
+    """The finishing table's sets: the held-out PolyU40 crops (real noise) and Kodak24 with seeded Gaussian noise."""
+    cases = {k: v for k, v in real_cases(limit).items() if k == "PolyU40_heldout"}
+    kodak = []
+    for i, f in enumerate(sorted((DATA / "test" / "Kodak24").glob("*.png"))[:limit]):
+        clean = np.asarray(PILImage.open(f).convert("RGB"), dtype=np.float64)
+        noisy = np.clip(np.round(clean + np.random.default_rng(i).normal(0, FINISH_SIGMA, clean.shape)), 0, 255)
+        kodak.append((f.name, clean, noisy))
+    cases[f"Kodak24 σ{FINISH_SIGMA}"] = kodak
+    return cases
+
+
+def finishing(models: dict[str, LoadedModel], limit: int | None, sheet: Path | None = None) -> dict:
+    """{set: {finish: {psnr, ssim}}}: each set denoised once, blind, by its model (`photo` on the real crops,
+    `gaussian-color` on Kodak24), then finished each way (detail, grain, luminance share); with `sheet`, a
+    crop of the first real image as noisy | each finish | clean."""
+    from denoiser.blend import Blend, apply_blend
+
+    out: dict = {}
+    strips: list[np.ndarray] = []
+    for set_name, case in finish_cases(limit).items():
+        model = models["photo"] if set_name == "PolyU40_heldout" else models["gaussian-color"]
+        scores: dict = {label: {"psnr": [], "ssim": []} for label in FINISHES}
+        for i, (_name, clean, noisy) in enumerate(case):
+            x = (noisy / 255).astype(np.float32)
+            den = denoise(x, model).image
+            for label, kw in FINISHES.items():
+                y = to_8bit(apply_blend(x, den, Blend(seed=i, **kw)) * 255)
+                scores[label]["psnr"].append(psnr(clean, y))
+                scores[label]["ssim"].append(ssim(clean, y))
+                if sheet is not None and not strips and i == 0 and label == list(FINISHES)[-1]:
+                    c = 96
+                    h, w = clean.shape[0] // 2, clean.shape[1] // 2
+                    crop = (slice(h - c, h + c), slice(w - c, w + c))
+                    strips = [noisy[crop]] + [to_8bit(apply_blend(x, den, Blend(seed=i, **k)) * 255)[crop]
+                                              for k in FINISHES.values()] + [clean[crop]]
+        out[set_name] = {label: {k: float(np.mean(v)) for k, v in d.items()} for label, d in scores.items()}
+        out[set_name]["images"] = len(case)
+        print(f"finishing {set_name}: " + ", ".join(f"{k} {v['psnr']:.2f}" for k, v in out[set_name].items()
+                                                    if isinstance(v, dict)), file=sys.stderr)
+    if sheet is not None and strips:
+        gap = np.full((strips[0].shape[0], 6, 3), 255.0)
+        row = np.concatenate([c for s_ in strips for c in (s_, gap)][:-1], axis=1)
+        PILImage.fromarray(row.astype(np.uint8)).resize((row.shape[1] * 2, row.shape[0] * 2),
+                                                        PILImage.Resampling.NEAREST).save(sheet, optimize=True)
+    return out
+
+
+def finishing_markdown(fin: dict) -> list[str]:
+    """The finishing table: one row per control setting, one column per set."""
+    sets = list(fin)
+    lines = ["", "Finishing controls (PSNR / SSIM against the clean image; `photo` on the held-out PolyU40 crops, "
+             f"`gaussian-color` on Kodak24 σ {FINISH_SIGMA}, both blind; crops in "
+             "[docs/bench/finish_sheet.png](docs/bench/finish_sheet.png): noisy, each row below, clean):", "",
+             "| finish | " + " | ".join(f"{s} ({fin[s]['images']})" for s in sets) + " |", "|---|" + "---|" * len(sets)]
+    for label in FINISHES:
+        lines.append(f"| {label} | " + " | ".join(f"{fin[s][label]['psnr']:.2f} / {fin[s][label]['ssim']:.4f}"
+                                                 if label in fin[s] else "–" for s in sets) + " |")
+    return lines
+
+
 def rni6_sheet(models: dict[str, object], path: Path) -> None:
     """Noisy | each model's blind result for the RNI6 photos (no reference: judged by eye)."""
     rows = []
@@ -304,6 +375,8 @@ def markdown(res: dict, labels: dict[str, str] = VARIANT_LABELS) -> str:
                          + " | ".join(f"{d[m]['psnr']:.2f} / {d[m]['ssim']:.4f}" if m in d else "–" for m in models) + " |")
     if res.get("fidelity"):
         lines += fidelity_markdown(res["fidelity"])
+    if res.get("finishing"):
+        lines += finishing_markdown(res["finishing"])
     return "\n".join(lines) + "\n"
 
 
@@ -318,6 +391,9 @@ def main() -> None:
     ap.add_argument("--sets", default=",".join(SETS), help=f"synthetic sets, from {', '.join(SETS)}")
     ap.add_argument("--no-real", action="store_true", help="leave out the real-noise sets and the RNI6 sheet")
     ap.add_argument("--no-fidelity", action="store_true", help="leave out the fidelity table (clean photos in)")
+    ap.add_argument("--no-finishing", action="store_true", help="leave out the finishing-controls table and sheet")
+    ap.add_argument("--finish-sheet", type=Path, default=None,
+                    help="where the finishing crop sheet goes (default: finish_sheet.png in --out)")
     ap.add_argument("--merge", action="store_true",
                     help="update the cells run here in --out's quality.json and keep the others")
     ap.add_argument("--threads", type=int, default=None)
@@ -353,6 +429,9 @@ def main() -> None:
     if not args.no_fidelity:
         res["fidelity"] = fidelity({"photo": load_model(args.photo_model), "gaussian-color": color, "gaussian-gray": gray},
                                    args.limit)
+    if not args.no_finishing:
+        res["finishing"] = finishing({"photo": load_model(args.photo_model), "gaussian-color": color}, args.limit,
+                                     args.finish_sheet or args.out / "finish_sheet.png")
     res["seconds"] = round(time.time() - start, 1)
     res = json.loads(json.dumps(res))  # σ keys as strings, as in a stored file
     if stored is not None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from denoiser.blend import Blend, apply_blend
 from denoiser.checkpoint import LoadedModel, load_model, read_info, resolve_model
 from denoiser.data import find_images
 from denoiser.errors import DenoiserError, OutputExistsError
@@ -28,7 +29,7 @@ from denoiser.imageio import (
     output_format_for,
     save_image,
 )
-from denoiser.inference import blend_strength, check_tile, denoise_array, unit_float
+from denoiser.inference import check_tile, denoise_array, unit_float
 from denoiser.progress import Progress, ProgressGen
 
 FORMAT_EXTENSIONS = {"png": ".png", "tiff": ".tif", "jpeg": ".jpg", "webp": ".webp", "bmp": ".bmp"}
@@ -42,6 +43,12 @@ class BatchOptions:
     model: str = "default"
     sigma: float | None = None  # None = estimate per image
     strength: float = 1.0
+    luma_strength: float = 1.0  # share of the luminance change kept (grain), see denoiser.blend
+    chroma_strength: float = 1.0  # share of the colour change kept
+    detail: float = 0.0  # share of the texture in the removed residual given back
+    grain: float = 0.0  # fresh luminance grain, as a share of the removed noise
+    grain_size: float = 1.0  # its radius in px
+    grain_seed: int = 0  # image i's grain uses grain_seed + i
     tile: int | None = None
     device: str = "auto"
     precision: str = "auto"  # auto|fp32|bf16|fp16, see device.resolve_precision
@@ -108,9 +115,16 @@ def check_options(opts: BatchOptions) -> None:
     _check_format(opts.format)
     check_suffix(opts.suffix)
     check_tile(opts.tile)
+    blend_of(opts)
     same = opts.format == "same"  # then each file's own format, checked before that file is denoised
     check_write_options(None if same else opts.format, None if same else opts.bit_depth, opts.quality)
     read_info(resolve_model(opts.model, 3))
+
+
+def blend_of(opts: BatchOptions, index: int = 0) -> Blend:
+    """The finishing the options ask for, for the `index`-th image (raises ValueError for a share outside 0–1)."""
+    return Blend(strength=opts.strength, luma=opts.luma_strength, chroma=opts.chroma_strength, detail=opts.detail,
+                 grain=opts.grain, grain_size=opts.grain_size, seed=opts.grain_seed + index)
 
 
 def check_suffix(suffix: str) -> None:
@@ -231,7 +245,7 @@ def run_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> ProgressGen[B
                             res = stop.value
                             break
                         yield Progress(i + ev.fraction, total, f"{src.name}: {ev.message}", {"index": i, "file": str(src)})
-                    data = res.image if opts.strength == 1.0 else blend_strength(unit_float(pixels), res.image, opts.strength)
+                    data = apply_blend(unit_float(pixels), res.image, blend_of(opts, i))
                     save_image(replace(img, data=data, alpha=alpha), dst, format=out_fmt, bit_depth=opts.bit_depth,
                                quality=opts.quality, overwrite=opts.overwrite)
                     result.status, result.reason, result.sigma = "done", "", res.sigma

@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -38,10 +38,29 @@ def _sigma_arg(text: str) -> float | None:
     return value
 
 
-def _strength_arg(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError("--strength must be within 0–1")
+def _unit_share(flag: str) -> Callable[[str], float]:
+    """An argparse type for a 0–1 share whose message names `flag`."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be a number within 0–1, got {text!r}") from None
+        if not 0 <= value <= 1:
+            raise argparse.ArgumentTypeError(f"{flag} must be within 0–1")
+        return value
+    return parse
+
+
+_strength_arg = _unit_share("--strength")
+
+
+def _grain_size(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--grain-size must be a number of pixels, got {text!r}") from None
+    if not 0.5 <= value <= 8:
+        raise argparse.ArgumentTypeError("--grain-size must be within 0.5–8 px")
     return value
 
 
@@ -130,6 +149,12 @@ def cmd_denoise(args: argparse.Namespace) -> int:
         model=args.model,
         sigma=args.sigma,
         strength=args.strength,
+        luma_strength=args.luma_strength,
+        chroma_strength=args.chroma_strength,
+        detail=args.detail,
+        grain=args.grain,
+        grain_size=args.grain_size,
+        grain_seed=args.grain_seed,
         tile=args.tile,
         device=args.device,
         precision=args.precision,
@@ -339,6 +364,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         sharpen_range=args.sharpen_range,
         chroma_nr_prob=args.chroma_nr_prob,
         chroma_nr_range=args.chroma_nr_range,
+        develop_prob=args.develop_prob,
+        develop_range=args.develop_range,
+        wb_prob=args.wb_prob,
+        wb_range=args.wb_range,
     )
     loss = LossConfig(args.loss, args.robustness_lambda, args.sparsity_beta, args.sparsity_rho)
     cfg = TrainConfig(
@@ -502,8 +531,8 @@ def _add_ensemble_arg(parser: argparse.ArgumentParser) -> None:
     from denoiser.ensemble import ENSEMBLE_SIZES
 
     parser.add_argument("--ensemble", type=int, default=1, choices=ENSEMBLE_SIZES, metavar="N",
-                        help="average N flipped/turned passes (1, 2, 4 or 8): N times slower, "
-                             "0.08–0.18 dB better at 8 on our Gaussian benchmarks (default 1)")
+                        help="average N flipped/turned passes (1, 2, 4 or 8): N times slower and a little "
+                             "cleaner, most at 8 (measured in docs/bench/quality.md; default 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -526,6 +555,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
     _add_ensemble_arg(d)
     d.add_argument("--strength", type=_strength_arg, default=1.0, help="0 = original, 1 = fully denoised (default 1)")
+    d.add_argument("--luma-strength", type=_unit_share("--luma-strength"), default=1.0, metavar="F",
+                   help="share of the luminance (grain) change kept, 0–1: lower keeps some grain (default 1)")
+    d.add_argument("--chroma-strength", type=_unit_share("--chroma-strength"), default=1.0, metavar="F",
+                   help="share of the colour-noise change kept, 0–1 (default 1); --strength scales both")
+    d.add_argument("--detail", type=_unit_share("--detail"), default=0.0, metavar="F",
+                   help="give back the share F of the texture in what was removed (residual energy above the "
+                        "noise level), before any grain (default 0)")
+    d.add_argument("--grain", type=_unit_share("--grain"), default=0.0, metavar="F",
+                   help="add fresh, luminance-only grain at F × the rms of the noise removed (default 0)")
+    d.add_argument("--grain-size", type=_grain_size, default=1.0, metavar="PX",
+                   help="grain radius in pixels, 0.5–8: 1 is fine, larger is coarser (default 1)")
+    d.add_argument("--grain-seed", type=int, default=0, metavar="N", help="image i's grain uses N + i (default 0)")
     d.add_argument("--denoise-clipped", action="store_true",
                    help="also denoise regions clipped to black or white (by default a pixel whose whole 5×5 "
                         "neighbourhood in a channel is clipped keeps its value, so blown highlights stay blown)")
@@ -611,13 +652,19 @@ def build_parser() -> argparse.ArgumentParser:
          (1.0, 2.0), "gain range of --exposure-prob (default 1,2)"),
         ("blur", "camera: share of samples whose noise is low-passed, as in-camera noise reduction leaves it",
          (0.3, 1.0), "radius range in px of --blur-prob (default 0.3,1)"),
-        ("white", "camera: share of samples whose demosaiced noise is mixed with per-pixel (white) noise",
-         (0.0, 1.0), "range of the white share of --white-prob's mix (default 0,1)"),
+        ("white", "camera: share of samples whose sensor noise is partly per-pixel (white: added after demosaicing)",
+         (0.0, 1.0), "range of the per-pixel share of the noise variance of --white-prob (default 0,1)"),
         ("sharpen", "camera: share of samples whose noise is unsharp-masked, as in-camera sharpening leaves it",
          (0.2, 1.0), "amount range of --sharpen-prob (default 0.2,1)"),
         ("chroma-nr", "camera: share of colour samples whose colour noise is reduced, luma kept, as phones' "
          "and cameras' chroma noise reduction leaves it", (0.2, 0.8),
          "share of the colour noise left by --chroma-nr-prob (default 0.2,0.8)"),
+        ("develop", "camera: share of samples whose input is partly the camera's softer demosaiced develop (the "
+         "target keeps the detail), more so the noisier the sample", (0.5, 1.0),
+         "D: the develop's share of a picked sample is D × its noise level (default 0.5,1)"),
+        ("wb", "camera: share of colour samples with their own white balance (red and blue gains), so their "
+         "red and blue noise is amplified apart as under tungsten or shade", (0.7, 1.4),
+         "factors on the daylight red and blue gains (2.1, 1.7), each drawn per sample (default 0.7,1.4)"),
     )
     for name, share_help, default_range, range_help in steps:
         t.add_argument(f"--{name}-prob", type=_share, default=0.0, help=share_help)

@@ -1,8 +1,8 @@
 """Self-ensemble: run the network on flipped and quarter-turned copies of its input and average.
 
 White noise has the same statistics in every orientation but the network's errors differ between
-orientations, so averaging the passes mapped back cancels part of those errors: at eight passes our
-models gain 0.08–0.18 dB PSNR (docs/bench/quality.md) for eight times the compute. The first N of
+orientations, so averaging the passes mapped back cancels part of those errors, at N times the
+compute (the gain is measured in docs/bench/quality.md, the ×8 rows). The first N of
 `TRANSFORMS` are used, so two passes add the mirror image and four add the quarter turn of both.
 """
 

@@ -40,7 +40,3 @@ class ModelNotFoundError(DenoiserError):
 
 class CheckpointError(DenoiserError):
     """A checkpoint file is corrupt, of an unknown format version, or names an unknown architecture."""
-
-
-class Cancelled(DenoiserError):
-    """Long work was stopped by the user before it finished."""

@@ -77,12 +77,9 @@ SIGMA_CROP = 1024
 BETTER_MARGIN_DB = 0.01  # a gain smaller than the shown precision is not called better
 #: Noisy mode keeps the base unchanged when its output still holds less than this share of the noise σ
 #: estimated on the user's photos: such a base already removes their noise, and self-supervised
-#: fine-tuning pulls a model towards what the N2N objective reaches, not beyond. Measured with
-#: `estimate_sigma` on 256² crops: on training images with synthetic noise a base matched to it keeps
-#: 3–12 % (Gaussian) or 24–37 % (photo on Gaussian and camera noise of level ≥ 0.5), a mismatched one
-#: 70–73 % (gaussian-color on camera noise); on the noisy halves of test/real, photo keeps 20–22 %
-#: and gaussian-color 78–84 %. Fine-tuning the GPU-trained photo there anyway cost 0.5 and 2.6 dB
-#: (bench/finetune.py), while gaussian-color gained about 10 dB.
+#: fine-tuning pulls a model towards what the N2N objective reaches, not beyond. The shares measured
+#: for matched and mismatched bases, and what fine-tuning such a base cost, are in
+#: docs/notes/self_supervised.md and docs/bench/finetune.md.
 NOTHING_TO_LEARN = 0.5
 
 
@@ -157,7 +154,7 @@ class FinetuneResult:
         if self.extra.get("kept_base"):
             return (f"the base already removes this noise (its output keeps {self.extra['noise_left']:.0%} of the "
                     "σ estimated on your photos): self-supervised fine-tuning cannot improve such a model and "
-                    "lowered one by 0.5–2.6 dB in our benchmark, so the saved model is the base, unchanged "
+                    "lowered one in our benchmark (docs/bench/finetune.md), so the saved model is the base, unchanged "
                     "(the command line's --force fine-tunes anyway)")
         if not self.verified:
             moved = "rose" if delta >= BETTER_MARGIN_DB else "did not rise"
@@ -662,7 +659,7 @@ def _finetune_noisy(s: _Setup) -> ProgressGen[FinetuneResult]:
             if s.minutes is not None and elapsed() > s.minutes * 60:
                 break
             for g in opt.param_groups:
-                g["lr"] = lr_at(step, tcfg)
+                g["lr"] = lr_at(step, tcfg, elapsed())
             noisy, sigma = _noisy_batch(sampler, batch)
             noisy = noisy.to(device)
             if device.type == "cpu":
@@ -699,7 +696,7 @@ def _finetune_noisy(s: _Setup) -> ProgressGen[FinetuneResult]:
                 last_log = (now, step)
                 eta = (steps - step) * batch / max(ips, 1e-6)
                 loss = float(np.mean(running[-tcfg.log_every:]))
-                data.update(loss=loss, images_per_s=ips, lr=lr_at(step, tcfg),
+                data.update(loss=loss, images_per_s=ips, lr=lr_at(step, tcfg, elapsed()),
                             **_common_data(s, step, steps, elapsed(), eta, before, best))
                 msg = f"step {step}/{steps} loss {loss:.5f}"
                 if "val_score" in data:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from denoiser.archs import DenoiserNet
+from denoiser.blend import Blend, apply_blend
 from denoiser.checkpoint import LoadedModel
 from denoiser.device import resolve_device, resolve_precision
 from denoiser.ensemble import TRANSFORMS, check_ensemble, one_pass
@@ -325,11 +326,7 @@ def _centre_crop(image: np.ndarray, size: int) -> np.ndarray:
 
 def blend_strength(original: np.ndarray, denoised: np.ndarray, strength: float) -> np.ndarray:
     """Mix the result with the original: 1 = fully denoised, 0 = original, values in between blend."""
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"strength must be within [0, 1], got {strength}")
-    if strength == 1.0:
-        return denoised
-    return (strength * denoised + (1.0 - strength) * original).astype(np.float32)
+    return apply_blend(original, denoised, Blend(strength=strength))
 
 
 def denoise(
@@ -338,15 +335,21 @@ def denoise(
     *,
     sigma: float | None = None,
     strength: float = 1.0,
+    luma: float = 1.0,
+    chroma: float = 1.0,
+    finish: Blend | None = None,
     tile: int | None = None,
     device: str | torch.device = "auto",
     precision: str = "auto",
     ensemble: int = 1,
     keep_clipped: bool = True,
 ) -> DenoiseResult:
-    """Denoise to completion (no progress events) and apply the strength blend."""
+    """Denoise to completion (no progress events) and apply the blend: `strength` overall, `luma` and
+    `chroma` the shares of the luminance and colour change kept, or a whole `finish` (detail and grain
+    too; see `denoiser.blend`), which then replaces the three."""
     res = drain(denoise_array(image, model, sigma=sigma, tile=tile, device=device, precision=precision, ensemble=ensemble,
                               keep_clipped=keep_clipped))
-    if strength != 1.0:
-        res.image = blend_strength(unit_float(image if image.ndim == 3 else image[..., None]), res.image, strength)
+    blend = finish or Blend(strength=strength, luma=luma, chroma=chroma)
+    if not blend.is_identity:
+        res.image = apply_blend(unit_float(image if image.ndim == 3 else image[..., None]), res.image, blend)
     return res

@@ -85,7 +85,3 @@ class LossConfig:
     robustness_lambda: float = 0.0  # 0 = off; else the term is weighted by 1/λ
     sparsity_beta: float = 0.0  # 0 = off
     sparsity_rho: float = 0.05
-
-    def needs_clean_code(self) -> bool:
-        """True when the encoder-robustness term needs a forward pass of the clean input."""
-        return self.robustness_lambda > 0

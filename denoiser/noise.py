@@ -72,10 +72,6 @@ def _randn(x: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
     return torch.randn(x.shape, generator=gen, device=x.device, dtype=torch.float32)
 
 
-def _rand(x: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
-    return torch.rand(x.shape, generator=gen, device=x.device, dtype=torch.float32)
-
-
 SIGMA = NoiseParam("sigma", 25.0, 0.0, 255.0, "standard deviation on the 0–255 scale")
 
 
@@ -183,6 +179,9 @@ def _demosaic_bilinear(raw: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return F.conv2d(padded, kernels, groups=3)
 
 
+DAYLIGHT_GAINS = torch.tensor([2.1, 1.0, 1.7])  # R, G, B white-balance gains of the camera pipeline
+
+
 def camera_levels(level: float) -> tuple[float, float]:
     """Shot and read noise variances (linear light) for a camera noise level in [0, 1] (ISO-like)."""
     log_shot = math.log(0.0001) + level * (math.log(0.012) - math.log(0.0001))
@@ -199,6 +198,9 @@ def camera_levels(level: float) -> tuple[float, float]:
     NoiseParam("keep_detail", 1.0, 0.0, 1.0,
                "1 = add only the noise the pipeline makes, keeping the image's detail and colours; "
                "0 = return the developed image (demosaicing softens it)", True),
+    NoiseParam("white", 0.0, 0.0, 1.0,
+               "share of the sensor noise that is per-pixel (added after demosaicing, as binning, other "
+               "demosaicing and in-camera processing leave it) instead of correlated by the demosaicing"),
 )
 def camera(
     x: torch.Tensor,
@@ -207,7 +209,9 @@ def camera(
     level: float = 0.5,
     demosaic: float = 1.0,
     jpeg_quality: float = 0.0,
-    keep_detail: float = 1.0,
+    keep_detail: float | torch.Tensor = 1.0,
+    white: float | torch.Tensor = 0.0,
+    wb_gains: torch.Tensor | None = None,
     shot: float | torch.Tensor | None = None,
     read: float | torch.Tensor | None = None,
 ) -> torch.Tensor:
@@ -218,30 +222,42 @@ def camera(
     on such pairs learns to remove noise only, not to undo the demosaicing (which taught the first
     `photo` model to sharpen clean photos). Gray images go through the same curve without the colour
     steps. `shot`/`read` override the variances derived from `level` (training samples them per image).
+    `white` (a number, or one per image) is the share t of the noise variance drawn per pixel after
+    demosaicing rather than on the mosaic: both parts are added in linear light before the one clip of
+    the development, so mixing them adds no bias of its own in the shadows. A `keep_detail` between 0
+    and 1 (or one per image) keeps that share of the detail the development softens. `wb_gains` (B, 3)
+    replaces the fixed daylight white balance per image: the red and blue noise is amplified by them.
     """
     if shot is None or read is None:
         shot, read = camera_levels(level)
     colour = x.shape[1] == 3
     demosaic = demosaic and min(x.shape[2], x.shape[3]) >= 2  # a Bayer quad needs 2×2 pixels
     lin = _smoothstep_inverse(x).clamp(min=1e-8) ** 2.2
-    gains = torch.tensor([2.1, 1.0, 1.7], device=x.device).view(1, 3, 1, 1)
+    gains = (DAYLIGHT_GAINS.to(x.device) if wb_gains is None else wb_gains.to(x.device, x.dtype)).view(-1, 3, 1, 1)
     mask = _mosaic_mask(x.shape[2], x.shape[3], x.device) if colour and demosaic else None
     if colour:
         lin = lin / gains
-        if mask is not None:
-            lin = lin * mask
+    raw = lin * mask if mask is not None else lin
 
-    def develop(raw: torch.Tensor) -> torch.Tensor:
+    def demosaiced(r: torch.Tensor) -> torch.Tensor:
+        return _demosaic_bilinear(r, mask) if mask is not None else r
+
+    def develop(rgb: torch.Tensor) -> torch.Tensor:
         if colour:
-            if mask is not None:
-                raw = _demosaic_bilinear(raw, mask)
-            raw = raw * gains
-        return _smoothstep(raw.clamp(0.0, 1.0) ** (1 / 2.2))
+            rgb = rgb * gains
+        return _smoothstep(rgb.clamp(0.0, 1.0) ** (1 / 2.2))
 
-    var = lin.clamp(min=0) * shot + read
-    out = develop(lin + var.sqrt() * _randn(lin, gen))
-    if keep_detail:
-        out = (x + out - develop(lin)).clamp(0.0, 1.0)
+    t = torch.as_tensor(white, dtype=lin.dtype, device=x.device).clamp(0.0, 1.0)
+    t = t.view(-1, 1, 1, 1) if t.ndim else t
+    noisy_raw = raw + (raw.clamp(min=0) * shot + read).sqrt() * _randn(raw, gen) * (1 - t).sqrt()
+    noisy = demosaiced(noisy_raw)
+    if bool((t > 0).any()):
+        noisy = noisy + (lin.clamp(min=0) * shot + read).sqrt() * _randn(lin, gen) * t.sqrt()
+    out = develop(noisy)
+    k = torch.as_tensor(keep_detail, dtype=lin.dtype, device=x.device).clamp(0.0, 1.0)
+    k = k.view(-1, 1, 1, 1) if k.ndim else k
+    if bool((k > 0).any()):
+        out = (out + k * (x - develop(demosaiced(raw)))).clamp(0.0, 1.0)
     if jpeg_quality and jpeg_quality > 0:
         out = jpeg_compress(out, int(jpeg_quality))
     return out
@@ -290,17 +306,6 @@ def reduce_chroma_noise(noisy: torch.Tensor, clean: torch.Tensor, keep: torch.Te
     luma = noise.mean(dim=1, keepdim=True)
     k = keep.to(noise.dtype).view(-1, 1, 1, 1).clamp(0.0, 1.0)
     return (clean + luma + k * (noise - luma)).clamp(0.0, 1.0)
-
-
-def mix_white_noise(correlated: torch.Tensor, white: torch.Tensor, clean: torch.Tensor,
-                    share: torch.Tensor) -> torch.Tensor:
-    """`clean` plus √(1−t)·(correlated noise) + √t·(white noise) per sample (t = `share`, shape (B,)): the
-    same variance, with a spatial correlation anywhere between demosaiced and per-pixel noise. Real
-    cameras differ here (their demosaicing, binning and denoising), and a model trained on one kind
-    only reads the other as texture and keeps it."""
-    t = share.to(clean.dtype).view(-1, 1, 1, 1).clamp(0.0, 1.0)
-    noise = (1 - t).sqrt() * (correlated - clean) + t.sqrt() * (white - clean)
-    return (clean + noise).clamp(0.0, 1.0)
 
 
 def jpeg_compress(x: torch.Tensor, quality: int) -> torch.Tensor:

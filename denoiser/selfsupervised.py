@@ -15,22 +15,11 @@ to the frozen base model's output on the full-resolution image keeps the model f
 (weight 0.1 by default).
 
 The model learns on the PD sub-images (quarter resolution, nearly white noise) but denoises the
-full-resolution photo, whose noise is correlated, and what it learns there did not carry over
-reliably. Fine-tuned for 30–90 steps (4 × 128² patches, lr 5e-5) on the noisy even half of
-test/real/SIDD_val10 and scored on the odd half, a Gaussian-only base went 25.5 → 31.1 → 26.6 →
-25.1 dB at full resolution while the same weights run on the PD sub-images scored 35.5 → 34.2 →
-29.1 dB. The distillation term fixes the transfer: ‖f(y) − PD⁻¹(f(PD(y)))‖², the model's
-full-resolution output pulled towards its own output on the PD sub-images put back together (that
-target is computed anyway for the regulariser, so it costs no extra pass). With it the same runs
-went 25.5 → 35.8 → 35.7 → 34.9 dB. Through `denoiser.finetune` (400 steps, cosine schedule), the
-learning rate decides whether a strong base survives: the camera-trained `photo` went 34.83 →
-32.94 dB at lr 5e-5 and 34.83 → 35.34 dB at lr 1e-5 (the default), and the Gaussian-only base
-25.38 → 36.07 dB at lr 1e-5. The no-reference score (`n2n_score`) rose in all three runs, by 0.60
-dB in the one that lost 1.9 dB: it cannot tell a user whether a fine-tuned model is better.
-The fine-tuned models end near what this objective reaches (about 42.7–43.1 dB on SIDD_medium10's
-odd half, whichever base they start from), so a base already past it can only lose: the GPU-trained
-`photo` (43.58 and 37.33 dB) fell by 0.5 and 2.6 dB at the default rate. `denoiser.finetune` therefore
-keeps a base whose output already holds little of the photos' noise (`NOTHING_TO_LEARN`).
+full-resolution photo, whose noise is correlated; a distillation term ‖f(y) − PD⁻¹(f(PD(y)))‖² pulls
+the full-resolution output towards its own output on the PD sub-images put back together (that target
+is computed anyway for the regulariser, so it costs no extra pass), which makes what is learned carry
+over. `denoiser.finetune` keeps a base whose output already holds little of the photos' noise
+(`NOTHING_TO_LEARN`). The measurements behind these choices are in docs/notes/self_supervised.md.
 """
 
 from __future__ import annotations

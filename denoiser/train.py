@@ -43,17 +43,17 @@ from denoiser.errors import CheckpointError, DenoiserError
 from denoiser.estimate import estimate_sigma
 from denoiser.losses import (
     LossConfig,
-    code_distortion,
     encoder_robustness_loss,
     kl_sparsity_loss,
     reconstruction_loss,
 )
 from denoiser.noise import (
+    DAYLIGHT_GAINS,
     apply_noise,
     blur_noise,
+    camera,
     camera_levels,
     jpeg_compress,
-    mix_white_noise,
     quantize_8bit,
     reduce_chroma_noise,
     sharpen_noise,
@@ -79,12 +79,16 @@ class NoiseConfig:
     exposure_range: tuple[float, float] = (1.0, 2.0)  # so the model sees saturated highlights and keeps them
     blur_prob: float = 0.0  # camera: share of samples whose noise is low-passed (in-camera noise reduction)
     blur_range: tuple[float, float] = (0.3, 1.0)  # its Gaussian radius in px, drawn per sample
-    white_prob: float = 0.0  # camera: share of samples whose demosaiced noise is mixed with per-pixel noise
-    white_range: tuple[float, float] = (0.0, 1.0)  # the white share t of that mix, drawn per sample
+    white_prob: float = 0.0  # camera: share of samples whose sensor noise is partly per-pixel (after demosaicing)
+    white_range: tuple[float, float] = (0.0, 1.0)  # that per-pixel share t of the noise variance, per sample
     sharpen_prob: float = 0.0  # camera: share of samples whose noise is unsharp-masked (in-camera sharpening)
     sharpen_range: tuple[float, float] = (0.2, 1.0)  # its amount, drawn per sample (radius 1 px)
     chroma_nr_prob: float = 0.0  # camera (colour): share of samples whose colour noise is reduced, luma kept
     chroma_nr_range: tuple[float, float] = (0.2, 0.8)  # the share of colour noise left, drawn per sample
+    develop_prob: float = 0.0  # camera: share of samples whose input is (partly) the softer demosaiced develop
+    develop_range: tuple[float, float] = (0.5, 1.0)  # d: the develop's share is d × the sample's noise level
+    wb_prob: float = 0.0  # camera (colour): share of samples with their own white balance (red, blue gains)
+    wb_range: tuple[float, float] = (0.7, 1.4)  # factors on the daylight red and blue gains, each drawn per sample
     val_sigma: float = 25.0  # validation: gaussian σ (or camera level × 100 for camera)
 
 
@@ -104,7 +108,7 @@ class TrainConfig:
     patch: int = 96
     batch: int = 16
     steps: int = 10000
-    lr: float = 1e-3
+    lr: float = 5e-4  # the CLI's default too
     min_lr: float = 1e-5
     warmup: int = 200
     device: str = "auto"
@@ -150,12 +154,23 @@ def make_noisy(clean: torch.Tensor, cfg: NoiseConfig, gen: torch.Generator) -> t
         sr = [camera_levels(float(v)) for v in levels]
         shot = torch.tensor([s for s, _ in sr], device=dev).view(-1, 1, 1, 1)
         read = torch.tensor([r for _, r in sr], device=dev).view(-1, 1, 1, 1)
-        noisy = apply_noise(clean, "camera", gen, demosaic=1, jpeg_quality=0, keep_detail=1, shot=shot, read=read)
+        white = 0.0
         if cfg.white_prob > 0:
             picked, shares = _draw(b, cfg.white_prob, cfg.white_range, gen)
-            if picked.any():
-                white = apply_noise(clean, "camera", gen, demosaic=0, jpeg_quality=0, keep_detail=1, shot=shot, read=read)
-                noisy = mix_white_noise(noisy, white, clean, torch.where(picked, shares, torch.zeros(b)).to(dev))
+            white = torch.where(picked, shares, torch.zeros(b)).to(dev)
+        keep = 1.0
+        if cfg.develop_prob > 0:  # noisier samples come from a softer develop: at level 0 the detail is all kept
+            picked, shares = _draw(b, cfg.develop_prob, cfg.develop_range, gen)
+            keep = (1 - torch.where(picked, shares * levels, torch.zeros(b))).to(dev)
+        wb = None
+        if cfg.wb_prob > 0 and clean.shape[1] == 3:  # tungsten to shade: red and blue noise amplified apart
+            picked, red = _draw(b, cfg.wb_prob, cfg.wb_range, gen)
+            _, blue = _draw(b, 0.0, cfg.wb_range, gen)
+            factors = torch.stack([torch.where(picked, red, torch.ones(b)), torch.ones(b),
+                                   torch.where(picked, blue, torch.ones(b))], dim=1)
+            wb = DAYLIGHT_GAINS * factors
+        noisy = camera(clean, gen, demosaic=1, jpeg_quality=0, keep_detail=keep, white=white, wb_gains=wb,
+                       shot=shot, read=read)
         if cfg.sharpen_prob > 0:
             noisy = _each(noisy, clean, *_draw(b, cfg.sharpen_prob, cfg.sharpen_range, gen), sharpen_noise)
         if cfg.chroma_nr_prob > 0 and clean.shape[1] == 3:
@@ -582,4 +597,4 @@ def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
     return d
 
 
-__all__ = ["NoiseConfig", "StepBatches", "adam_for", "TrainConfig", "batch_stream", "finish_batch", "loader_workers", "noise_on_device", "code_distortion", "make_noisy", "state_path", "train", "validate"]
+__all__ = ["NoiseConfig", "StepBatches", "adam_for", "TrainConfig", "batch_stream", "finish_batch", "loader_workers", "noise_on_device", "make_noisy", "state_path", "train", "validate"]

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from denoiser.blend import Blend, apply_blend
 from denoiser.imageio import Image
-from denoiser.inference import blend_strength
 from gui.image_convert import residual
 
 ORIGINAL, NOISY, RESULT, RESIDUAL = "Original", "Noisy", "Result", "Residual"
@@ -23,8 +23,8 @@ class Document:
     noise_label: str = ""
     raw_result: np.ndarray | None = None  # the model's output, before the strength blend
     result_is_preview: bool = False
-    strength: float = 1.0
-    _blend: tuple[float, np.ndarray] | None = field(default=None, repr=False)
+    blend: Blend = field(default_factory=Blend)  # how the result is finished: strengths, detail, grain
+    _blend: tuple[Blend, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -53,16 +53,32 @@ class Document:
         self.result_is_preview = preview and raw is not None
         self._blend = None
 
-    def set_strength(self, strength: float) -> None:
+    def set_blend(self, blend: Blend) -> None:
+        """How the result is blended with the input and finished (applied when the result is next read)."""
+        self.blend = blend
+
+    @property
+    def strength(self) -> float:
         """Blend factor applied to the result (1 = fully denoised)."""
-        self.strength = min(max(strength, 0.0), 1.0)
+        return self.blend.strength
+
+    @property
+    def luma(self) -> float:
+        """Share of the luminance change kept (some grain stays below 1)."""
+        return self.blend.luma
+
+    @property
+    def chroma(self) -> float:
+        """Share of the colour change kept."""
+        return self.blend.chroma
 
     def result(self) -> np.ndarray | None:
-        """The result blended with the input at the current strength (cached per strength)."""
+        """The result blended with the input as `blend` says (cached per blend)."""
         if self.raw_result is None:
             return None
-        if self._blend is None or self._blend[0] != self.strength:
-            self._blend = (self.strength, blend_strength(self.source, self.raw_result, self.strength))
+        blend = self.blend
+        if self._blend is None or self._blend[0] != blend:
+            self._blend = (blend, apply_blend(self.source, self.raw_result, blend))
         return self._blend[1]
 
     def residual(self) -> np.ndarray | None:
@@ -95,7 +111,11 @@ class Document:
         if name == NOISY and self.noise_label:
             return f"Noisy ({self.noise_label})"
         if name == RESULT:
-            tags = ([f"strength {self.strength * 100:.0f} %"] if self.strength < 1 else []) + (
+            b = self.blend
+            shares = (("strength", b.strength, b.strength < 1), ("luminance", b.luma, b.luma < 1),
+                      ("colour", b.chroma, b.chroma < 1), ("detail", b.detail, b.detail > 0),
+                      ("grain", b.grain, b.grain > 0))
+            tags = [f"{name} {value * 100:.0f} %" for name, value, shown in shares if shown] + (
                 ["preview region"] if self.result_is_preview else [])
             return f"Result ({', '.join(tags)})" if tags else "Result"
         if name == RESIDUAL:

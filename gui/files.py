@@ -29,11 +29,6 @@ def open_filter() -> str:
     return f"Images ({patterns});;All files (*)"
 
 
-def save_filter() -> str:
-    """QFileDialog filter with one entry per writable format."""
-    return ";;".join(SAVE_FILTERS.values())
-
-
 def filter_for_format(fmt: str) -> str:
     """The save filter entry of a format (PNG when unknown)."""
     return SAVE_FILTERS.get(fmt, SAVE_FILTERS["png"])

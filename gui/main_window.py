@@ -264,7 +264,7 @@ class MainWindow(QMainWindow):
 
     def _set_document(self, doc: Document) -> None:
         self.doc = doc
-        doc.set_strength(self.denoise_panel.strength())
+        self._blend_from_panel(doc)
         self._qimages.clear()
         self.view_a, self.view_b = doc.default_pair()
         self.compare.state.fit_mode = True
@@ -481,11 +481,14 @@ class MainWindow(QMainWindow):
         self._schedule_metrics()
         self._update_actions()
 
+    def _blend_from_panel(self, doc: Document) -> None:
+        doc.set_blend(self.denoise_panel.blend())
+
     def _apply_strength(self) -> None:
-        """Re-blend the result at the new strength; the model does not run again."""
+        """Re-blend the result at the new strengths; the model does not run again."""
         if self.doc is None:
             return
-        self.doc.set_strength(self.denoise_panel.strength())
+        self._blend_from_panel(self.doc)
         if self.doc.raw_result is None:
             return
         self._qimages.pop(RESULT, None)
@@ -548,7 +551,8 @@ class MainWindow(QMainWindow):
         if self.batch_dialog is None or not self.batch_dialog.isVisible():
             panel = self.denoise_panel
             self.batch_dialog = BatchDialog(panel.models, panel.model_name(), panel.sigma(), panel.strength(),
-                                            panel.device(), self, ensemble=panel.ensemble())
+                                            panel.device(), self, ensemble=panel.ensemble(),
+                                            finish=panel.blend())
         self.batch_dialog.show()
         self.batch_dialog.raise_()
         return self.batch_dialog

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from denoiser.batch import BatchOptions, BatchSummary, FileResult, plan_batch, run_batch
+from denoiser.blend import Blend
 from denoiser.checkpoint import ModelInfo
 from denoiser.imageio import SUPPORTED_EXTENSIONS
 from denoiser.progress import Progress
@@ -43,6 +44,15 @@ STATUS_COLOURS = {"done": QColor(46, 160, 67), "skipped": QColor(150, 150, 150),
 COL_FILE, COL_STATUS, COL_DETAIL = range(3)
 
 
+def percent_box(share: float) -> QSpinBox:
+    """A 0–100 % box showing a 0–1 share."""
+    box = QSpinBox()
+    box.setRange(0, 100)
+    box.setSuffix(" %")
+    box.setValue(round(share * 100))
+    return box
+
+
 class BatchDialog(JobDialog):
     """Pick inputs and options, then watch the queue; failures are listed and the rest go on."""
 
@@ -50,7 +60,7 @@ class BatchDialog(JobDialog):
 
     def __init__(self, models: list[ModelInfo], model: str | None = None, sigma: float | None = None,
                  strength: float = 1.0, device: str = "auto", parent: QWidget | None = None,
-                 ensemble: int = 1) -> None:
+                 ensemble: int = 1, finish: Blend | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Batch denoise")
         self.resize(820, 640)
@@ -58,6 +68,7 @@ class BatchDialog(JobDialog):
         self.summary: BatchSummary | None = None
         self._started_at = 0.0
         self._build_inputs()
+        self.finish = finish or Blend()
         self._build_options(models, model, sigma, strength, ensemble)
         self._build_queue()
         layout = QVBoxLayout(self)
@@ -123,10 +134,14 @@ class BatchDialog(JobDialog):
         sigma_row = QHBoxLayout()
         sigma_row.addWidget(self.auto_sigma)
         sigma_row.addWidget(self.sigma_box, 1)
-        self.strength_box = QSpinBox()
-        self.strength_box.setRange(0, 100)
-        self.strength_box.setSuffix(" %")
-        self.strength_box.setValue(round(strength * 100))
+        f = self.finish
+        self.strength_box, self.luma_box, self.chroma_box, self.detail_box, self.grain_box = (
+            percent_box(v) for v in (strength, f.luma, f.chroma, f.detail, f.grain))
+        self.luma_box.setToolTip("Share of the luminance noise removed (lower keeps some grain)")
+        self.chroma_box.setToolTip("Share of the colour noise removed")
+        self.detail_box.setToolTip("Texture given back from what was removed")
+        self.grain_box.setToolTip(f"Fresh luminance grain ({f.grain_size:g} px, as set in the Denoise panel), "
+                                  "as a share of the noise removed; each image gets its own")
         self.quality_combo = quality_combo(ensemble)
         self.overwrite = QCheckBox("Overwrite existing outputs")
         self.overwrite.setToolTip("Off: files whose output already exists are skipped (resume a batch)")
@@ -137,6 +152,13 @@ class BatchDialog(JobDialog):
         form.addRow("Model", self.model_combo)
         form.addRow("Noise level", sigma_row)
         form.addRow("Strength", self.strength_box)
+        for row_label, pairs in (("", (("Luminance", self.luma_box), ("Colour", self.chroma_box))),
+                                 ("Finish", (("Detail", self.detail_box), ("Grain", self.grain_box)))):
+            row = QHBoxLayout()
+            for label, box in pairs:
+                row.addWidget(QLabel(label))
+                row.addWidget(box, 1)
+            form.addRow(row_label, row)
         form.addRow("Quality", self.quality_combo)
         form.addRow(self.overwrite)
 
@@ -198,6 +220,11 @@ class BatchDialog(JobDialog):
             model=str(self.model_combo.currentData() or "default"),
             sigma=None if self.auto_sigma.isChecked() else self.sigma_box.value(),
             strength=self.strength_box.value() / 100.0,
+            luma_strength=self.luma_box.value() / 100.0,
+            chroma_strength=self.chroma_box.value() / 100.0,
+            detail=self.detail_box.value() / 100.0,
+            grain=self.grain_box.value() / 100.0,
+            grain_size=self.finish.grain_size,
             device=self.device,
             ensemble=int(self.quality_combo.currentData()),
             recursive=self.recursive.isChecked(),

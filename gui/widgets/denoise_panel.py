@@ -1,4 +1,4 @@
-"""The denoise panel: model, noise level, strength, quality passes, device, tile size, Preview region and Denoise."""
+"""The denoise panel: model, noise level, strength (overall, luminance, colour), detail and grain, quality passes, device, tile size, Preview region and Denoise."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from denoiser.blend import Blend
 from denoiser.checkpoint import ModelInfo
 from denoiser.device import available_devices
 from denoiser.inference import min_tile, sigma_ceiling
@@ -47,8 +49,8 @@ def quality_combo(passes: int = 1) -> QComboBox:
     for label, n in QUALITY_CHOICES:
         combo.addItem(label, n)
     combo.setCurrentIndex(max(0, combo.findData(passes)))
-    combo.setToolTip("Average the model over mirrored and rotated copies of the image: "
-                     "0.08–0.18 dB cleaner at 8 passes (more on camera noise), at that many times the time")
+    combo.setToolTip("Average the model over mirrored and rotated copies of the image: a little cleaner, "
+                     "most at 8 passes, at that many times the time (README, quality table)")
     return combo
 
 
@@ -90,14 +92,25 @@ class DenoisePanel(QGroupBox):
         self.auto_sigma.toggled.connect(self._update_sigma_label)
         self.sigma_slider.valueChanged.connect(self._update_sigma_label)
 
-        self.strength_slider = slider(0, 100, 100, "Blend of the result with the input: applied instantly, no re-run")
-        self.strength_label = QLabel("100 %")
-        self.strength_label.setMinimumWidth(44)
-        self.strength_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        strength_row = QHBoxLayout()
-        strength_row.addWidget(self.strength_slider, 1)
-        strength_row.addWidget(self.strength_label)
-        self.strength_slider.valueChanged.connect(self._strength_moved)
+        self.strength_slider, strength_row = self._share_slider(
+            "Blend of the result with the input: applied instantly, no re-run")
+        self.luma_slider, luma_row = self._share_slider(
+            "Share of the luminance noise removed: lower keeps some fine grain (skin, skies); instant")
+        self.chroma_slider, chroma_row = self._share_slider(
+            "Share of the colour noise removed: colour blotches are rarely wanted, so this usually stays at 100 %")
+        self.detail_slider, detail_row = self._share_slider(
+            "Give back texture the model took for noise (where what was removed holds more than noise); instant", 0)
+        self.grain_slider, grain_row = self._share_slider(
+            "Add fresh, fine luminance grain, scaled to the noise removed, so the result looks photographic; instant", 0)
+        self.grain_size = QDoubleSpinBox()
+        self.grain_size.setRange(0.5, 8.0)
+        self.grain_size.setSingleStep(0.5)
+        self.grain_size.setDecimals(1)
+        self.grain_size.setValue(1.0)
+        self.grain_size.setSuffix(" px")
+        self.grain_size.setToolTip("Grain size (radius): 1 px is fine film grain, larger is coarser")
+        self.grain_size.valueChanged.connect(lambda _v: self.strength_changed.emit(self.strength()))
+        grain_row.insertWidget(1, self.grain_size)
 
         self.quality_combo = quality_combo()
         self.device_combo = QComboBox()
@@ -132,6 +145,10 @@ class DenoisePanel(QGroupBox):
         form.addRow("Noise level", sigma_row)
         form.addRow("", self.sigma_label)
         form.addRow("Strength", strength_row)
+        form.addRow("  Luminance", luma_row)
+        form.addRow("  Colour", chroma_row)
+        form.addRow("Detail", detail_row)
+        form.addRow("Grain", grain_row)
         form.addRow("Quality", self.quality_combo)
         form.addRow("Device", self.device_combo)
         form.addRow("Tile size", self.tile_box)
@@ -205,13 +222,40 @@ class DenoisePanel(QGroupBox):
         else:
             self.sigma_label.setText(f"σ = {self.sigma_slider.value()}")
 
+    def _share_slider(self, tip: str, value: int = 100) -> tuple[QSlider, QHBoxLayout]:
+        """A 0–100 % slider with its value label; moving it emits `strength_changed`."""
+        bar = slider(0, 100, value, tip)
+        label = QLabel(f"{value} %")
+        label.setMinimumWidth(44)
+        label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        row = QHBoxLayout()
+        row.addWidget(bar, 1)
+        row.addWidget(label)
+
+        def moved(value: int) -> None:
+            label.setText(f"{value} %")
+            self.strength_changed.emit(self.strength())
+
+        bar.valueChanged.connect(moved)
+        return bar, row
+
     def strength(self) -> float:
         """Strength as a fraction in [0, 1]."""
         return self.strength_slider.value() / 100.0
 
-    def _strength_moved(self, value: int) -> None:
-        self.strength_label.setText(f"{value} %")
-        self.strength_changed.emit(value / 100.0)
+    def luma_strength(self) -> float:
+        """Share of the luminance change kept, in [0, 1]."""
+        return self.luma_slider.value() / 100.0
+
+    def chroma_strength(self) -> float:
+        """Share of the colour change kept, in [0, 1]."""
+        return self.chroma_slider.value() / 100.0
+
+    def blend(self) -> Blend:
+        """How the result is finished: the strengths, detail and grain set here."""
+        return Blend(strength=self.strength(), luma=self.luma_strength(), chroma=self.chroma_strength(),
+                     detail=self.detail_slider.value() / 100.0, grain=self.grain_slider.value() / 100.0,
+                     grain_size=self.grain_size.value())
 
     def ensemble(self) -> int:
         """Self-ensemble passes chosen under Quality (1 = standard)."""

@@ -135,11 +135,6 @@ class ImageView(QWidget):
         o, z = self._origin(), self.state.zoom
         return QPointF((pos.x() - o.x()) / z, (pos.y() - o.y()) / z)
 
-    def to_widget(self, point: QPointF) -> QPointF:
-        """Widget position of an image point."""
-        o, z = self._origin(), self.state.zoom
-        return QPointF(o.x() + point.x() * z, o.y() + point.y() * z)
-
     def visible_image_rect(self) -> QRect:
         """The part of the image this view shows, in whole image pixels (empty without an image)."""
         if self.image is None:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from PIL import Image as PILImage
 
 from tests.conftest import REPO, shared_data
 
@@ -28,9 +29,9 @@ def run_quality(out, *args: str) -> dict:
 
 def test_ensemble_cells_merge_into_earlier_results(tmp_path):
     shared_data("test", "Set12")
-    first = run_quality(tmp_path, "--sets", "Set12", "--variants", "given")
-    assert list(first["synthetic"]) == ["given"] and "real" not in first
-    merged = run_quality(tmp_path, "--sets", "Set12", "--variants", "ensemble", "--merge")
+    first = run_quality(tmp_path, "--sets", "Set12", "--variants", "given", "--no-finishing")
+    assert list(first["synthetic"]) == ["given"] and "real" not in first and "finishing" not in first
+    merged = run_quality(tmp_path, "--sets", "Set12", "--variants", "ensemble", "--merge", "--no-finishing")
     given, ens = merged["synthetic"]["given"]["Set12"], merged["synthetic"]["ensemble"]["Set12"]
     assert given == first["synthetic"]["given"]["Set12"]
     for sigma in ("15", "25", "50"):
@@ -67,3 +68,17 @@ def test_real_table_puts_photo_and_its_ensemble_first(quality):
     header = next(line for line in quality.markdown(res).splitlines() if line.startswith("| set |"))
     assert header == ("| set | images | noisy input | photo (ours) | photo ×8 (ours) | gaussian-color (ours) "
                       "| CBM3D, σ tuned |")
+
+
+def test_finishing_table_measures_each_control_and_draws_its_sheet(tmp_path):
+    shared_data("test", "Kodak24")
+    res = run_quality(tmp_path, "--sets", "", "--variants", "", "--no-fidelity")
+    fin = res["finishing"]
+    kodak = fin["Kodak24 σ25"]
+    assert kodak["images"] == 1 and set(kodak) - {"images"} == {"as denoised", "detail 0.5", "detail 1", "grain 0.3",
+                                                               "luminance 0.7"}
+    assert kodak["grain 0.3"]["psnr"] < kodak["as denoised"]["psnr"]  # fresh grain is not the clean image
+    assert kodak["detail 1"]["psnr"] != kodak["as denoised"]["psnr"]
+    assert "Finishing controls" in (tmp_path / "quality.md").read_text()
+    sheet = PILImage.open(tmp_path / "finish_sheet.png")
+    assert sheet.width > 6 * sheet.height  # noisy, five finishes, clean side by side

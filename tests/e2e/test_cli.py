@@ -229,6 +229,43 @@ def test_a_clean_overexposed_photo_comes_back_as_it_went_in(tmp_path, monkeypatc
     assert 10 * np.log10(255**2 / np.mean((y - x) ** 2)) >= 40
 
 
+def test_luma_and_chroma_strength_flags_keep_grain_or_colour_noise(tmp_path, monkeypatch):
+    from denoiser.blend import luma
+
+    monkeypatch.setenv("DENOISER_MODELS_DIR", str(tmp_path / "no-user-models"))  # the bundled default: it denoises
+    kodak = tmp_path / "kodim03.png"
+    PILImage.open(shared_data("test", "Kodak24") / "kodim03.png").crop((100, 100, 356, 356)).save(kodak)
+    assert main(["add-noise", str(kodak), "-o", str(tmp_path / "noisy.png"), "--noise", "gaussian", "--sigma", "20",
+                 "--seed", "3"]) == 0
+    outs = {}
+    for name, flags in (("full", []), ("grain", ["--luma-strength", "0", "--chroma-strength", "1"]),
+                        ("colour", ["--chroma-strength", "0"])):
+        assert main(["denoise", str(tmp_path / "noisy.png"), "-o", str(tmp_path / f"{name}.png"), "-q", *flags]) == 0
+        outs[name] = np.asarray(PILImage.open(tmp_path / f"{name}.png"), np.float64) / 255
+    noisy = np.asarray(PILImage.open(tmp_path / "noisy.png"), np.float64) / 255
+    inside = ((noisy > 0.15) & (noisy < 0.85) & (outs["full"] > 0.15) & (outs["full"] < 0.85)).all(-1)
+    def within_rounding(a: np.ndarray, b: np.ndarray) -> bool:  # 8-bit steps; a few pixels clip at 0 or 1
+        d = np.abs(a - b)[inside]
+        return float(np.percentile(d, 99)) <= 1.0 / 255 and float(d.mean()) <= 0.4 / 255
+
+    colour = lambda x: x - luma(x)  # noqa: E731
+    assert within_rounding(luma(outs["grain"]), luma(noisy))  # the grain kept
+    assert not within_rounding(luma(outs["full"]), luma(noisy))
+    assert within_rounding(colour(outs["colour"]), colour(noisy))  # the colour noise kept
+    assert within_rounding(luma(outs["colour"]), luma(outs["full"]))
+    res = run_cli("denoise", str(tmp_path / "noisy.png"), "-o", str(tmp_path / "x.png"), "--chroma-strength", "2")
+    assert res.returncode == 2 and "--chroma-strength must be within 0–1" in res.stderr
+    for name, seed in (("g1", "5"), ("g2", "5"), ("g3", "6")):
+        assert main(["denoise", str(tmp_path / "noisy.png"), "-o", str(tmp_path / f"{name}.png"), "-q", "--grain", "0.5",
+                     "--grain-seed", seed, "--detail", "0.5"]) == 0
+    g1, g2, g3 = (np.asarray(PILImage.open(tmp_path / f"{n}.png"), np.float64) / 255 for n in ("g1", "g2", "g3"))
+    assert np.array_equal(g1, g2) and not np.array_equal(g1, g3)  # seeded grain
+    grain = luma(g1) - luma(outs["full"])
+    assert 0.5 / 255 < float(grain[inside].std()) < 0.8 * float(luma(noisy - outs["full"])[inside].std())
+    res = run_cli("denoise", str(tmp_path / "noisy.png"), "-o", str(tmp_path / "y.png"), "--grain-size", "20")
+    assert res.returncode == 2 and "--grain-size must be within 0.5–8 px" in res.stderr
+
+
 def test_train_records_the_camera_pipeline_options(tmp_path):
     from denoiser.checkpoint import load_model
 

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QSpinBox
 
 from denoiser.noise import NOISE_MODELS
 from gui import jobs
+from gui.document import RESULT
 
 
 @pytest.fixture
@@ -97,6 +98,61 @@ def test_denoise_then_strength_blends_without_rerunning(qtbot, opened, darken_mo
     after = win.compare.right.image.pixelColor(20, 20).red()
     assert after - before in (12, 13)  # half of 0.1 × 255 brighter again
     assert "strength 50 %" in win.compare.right.label
+
+
+def test_luminance_and_colour_sliders_blend_apart_without_rerunning(qtbot, opened, darken_model, monkeypatch) -> None:
+    from dataclasses import replace
+
+    from denoiser.blend import apply_blend, luma
+
+    win, panel = opened, opened.denoise_panel
+    calls = []
+    real = jobs.denoise_array
+    monkeypatch.setattr(jobs, "denoise_array", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    win.refresh_models(darken_model)
+    win.add_noise()
+    wait_idle(qtbot, win)
+    qtbot.mouseClick(panel.denoise_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, win)
+    source, full = win.doc.source, win.doc.result().copy()
+    panel.chroma_slider.setValue(0)
+    qtbot.waitUntil(lambda: win.doc.chroma == 0.0)
+    wait_idle(qtbot, win)
+    out = win.doc.result()
+    change = full - source
+    inside = ((source > 0.1) & (source < 0.9)).all(-1)  # away from the range clip
+    expected = source + luma(change)  # only the luminance part of the change: the input's colour kept
+    np.testing.assert_allclose(out[inside], expected[inside], atol=1e-4)
+    assert "colour 0 %" in win.compare.right.label
+    panel.luma_slider.setValue(0)
+    qtbot.waitUntil(lambda: win.doc.luma == 0.0)
+    np.testing.assert_allclose(win.doc.result(), source, atol=1e-6)  # neither part kept: the input
+    panel.luma_slider.setValue(100)
+    panel.chroma_slider.setValue(100)
+    qtbot.waitUntil(lambda: win.doc.luma == 1.0 and win.doc.chroma == 1.0)
+    np.testing.assert_allclose(win.doc.result(), full, atol=1e-6)
+    win.doc.set_result(win.doc.reference.copy())  # as if the added noise were removed: grain scales to it
+    panel.detail_slider.setValue(50)
+    panel.grain_slider.setValue(40)
+    qtbot.waitUntil(lambda: win.doc.blend.detail == 0.5 and win.doc.blend.grain == 0.4)
+    grainy = win.doc.result().copy()
+    plain = apply_blend(win.doc.source, win.doc.reference, replace(win.doc.blend, grain=0.0))
+    assert float(np.std(luma(grainy - plain))) > 1 / 255 and "grain 40 %" in win.doc.view_caption(RESULT)
+    panel.grain_size.setValue(3.0)
+    qtbot.waitUntil(lambda: win.doc.blend.grain_size == 3.0)
+    assert not np.allclose(win.doc.result(), grainy, atol=1e-4)  # coarser grain
+    assert len(calls) == 1  # every blend without running the model again
+    dialog = win.open_batch()
+    assert (dialog.detail_box.value(), dialog.grain_box.value()) == (50, 40)
+    assert dialog.options().grain_size == 3.0
+    dialog.close()
+    panel.detail_slider.setValue(0)
+    panel.grain_slider.setValue(0)
+    dialog = win.open_batch()
+    assert (dialog.luma_box.value(), dialog.chroma_box.value()) == (100, 100)
+    dialog.chroma_box.setValue(30)
+    assert dialog.options().chroma_strength == pytest.approx(0.3)
+    dialog.close()
 
 
 def test_manual_sigma_reaches_the_model(qtbot, opened) -> None:

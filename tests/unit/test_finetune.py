@@ -287,3 +287,20 @@ def test_an_unwritable_output_fails_before_the_first_step(models_dir: Path, phot
     with pytest.raises(DenoiserError, match="cannot write"):
         next(gen)
     assert blocker.read_text() == "not a folder"
+
+
+def test_noisy_finetune_anneals_over_its_time_budget(models_dir: Path, noisy_photos: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """As `train` does: with --minutes the schedule follows the elapsed time, not only the step count."""
+    seen = []
+    real = finetune_module.lr_at
+
+    def recording(step, cfg, elapsed=None):
+        seen.append((cfg.minutes, elapsed))
+        return real(step, cfg, elapsed)
+
+    monkeypatch.setattr(finetune_module, "lr_at", recording)
+    cfg = FinetuneConfig([str(noisy_photos)], base="photo", out="timed", mode="noisy", steps=2, minutes=5.0, patch=32,
+                         batch=2, val_fraction=0.25)
+    drain_events(finetune(cfg))
+    assert seen and all(minutes == 5.0 and elapsed is not None and elapsed >= 0 for minutes, elapsed in seen)

@@ -12,7 +12,7 @@ from PIL import Image as PILImage
 
 from denoiser.data import PairSampler, find_pairs, real_validation_crops, split_pairs
 from denoiser.errors import DenoiserError
-from denoiser.noise import apply_noise, mix_white_noise, reduce_chroma_noise, sharpen_noise
+from denoiser.noise import apply_noise, camera, reduce_chroma_noise, sharpen_noise
 from denoiser.progress import drain
 from denoiser.train import (
     NoiseConfig,
@@ -79,15 +79,22 @@ def test_white_mix_spans_demosaiced_to_per_pixel_noise() -> None:
     assert lag_correlation(same - clean, 1) == pytest.approx(c_dem, abs=0.02)  # share 0: demosaiced noise only
 
 
-def test_mix_keeps_the_variance_and_a_clean_image() -> None:
-    clean = grey(2)
-    g = torch.Generator().manual_seed(1)
-    a = clean + 0.05 * torch.randn(clean.shape, generator=g)
-    b = clean + 0.05 * torch.randn(clean.shape, generator=g)
-    mixed = mix_white_noise(a, b, clean, torch.tensor([0.0, 0.5]))
-    assert torch.equal(mixed[0], a[0].clamp(0, 1))
-    assert float((mixed[1] - clean[1]).std()) == pytest.approx(0.05, rel=0.05)
-    assert torch.equal(mix_white_noise(clean, clean, clean, torch.tensor([0.3, 1.0])), clean)
+def test_white_share_adds_no_shadow_bias_of_its_own() -> None:
+    # Both parts of the noise are added in linear light before the one clip: in the shadows the mix
+    # brightens no more than either kind alone (mixing two separately clipped images brightened more,
+    # and taught the model to darken clean photos).
+    dark = torch.full((8, 3, 64, 64), 0.03)
+
+    def bias(white: float) -> float:
+        noisy = apply_noise(dark, "camera", torch.Generator().manual_seed(3), level=0.9, white=white)
+        return float((noisy - dark).mean())
+
+    ends = max(bias(0.0), bias(1.0))
+    assert 0 < bias(0.5) <= ends * 1.05
+    assert torch.equal(apply_noise(dark, "camera", torch.Generator().manual_seed(3), level=0.9),
+                       apply_noise(dark, "camera", torch.Generator().manual_seed(3), level=0.9, white=0.0))
+    per_image = camera(dark[:2], torch.Generator().manual_seed(3), level=0.9, white=torch.tensor([0.0, 1.0]))
+    assert lag_correlation(per_image[:1] - dark[:1], 1) > lag_correlation(per_image[1:] - dark[1:], 1) + 0.3
 
 
 def test_sharpened_noise_is_stronger_and_anticorrelated_at_two_pixels() -> None:
@@ -192,3 +199,40 @@ def test_training_precision_follows_the_device(monkeypatch: pytest.MonkeyPatch) 
     assert training_precision("fp32", cpu)[0] is False
     with pytest.raises(DenoiserError, match="precision"):
         training_precision("int8", cpu)
+
+
+def test_develop_share_softens_only_noisy_samples() -> None:
+    x = textured().expand(2, -1, -1, -1).contiguous()
+    cfg = {"name": "camera", "clip_prob": 0.0, "develop_prob": 1.0, "develop_range": (1.0, 1.0)}
+
+    def same_draws(level: float, keep_detail: float) -> torch.Tensor:
+        g = torch.Generator().manual_seed(0)
+        for _ in range(3):  # make_noisy's draws before the camera's: the levels, then which samples, and D
+            torch.rand(2, generator=g)
+        return camera(x, g, level=level, keep_detail=keep_detail)
+
+    quiet, _ = make_noisy(x, NoiseConfig(**cfg, level_range=(0.0, 0.0)), torch.Generator().manual_seed(0))
+    assert torch.allclose(quiet, same_draws(0.0, 1.0), atol=1e-6)  # at the lowest level the detail is all kept
+    loud, _ = make_noisy(x, NoiseConfig(**cfg, level_range=(1.0, 1.0)), torch.Generator().manual_seed(0))
+    soft, sharp = same_draws(1.0, 0.0), same_draws(1.0, 1.0)
+    assert torch.allclose(loud, soft, atol=1e-6) and float((loud - sharp).abs().mean()) > 0.01  # the plain develop
+    half = camera(x, torch.Generator().manual_seed(0), level=1.0, keep_detail=torch.tensor([0.0, 1.0]))
+    soft0 = camera(x, torch.Generator().manual_seed(0), level=1.0, keep_detail=0.0)
+    sharp0 = camera(x, torch.Generator().manual_seed(0), level=1.0, keep_detail=1.0)
+    assert torch.allclose(half[0], soft0[0], atol=1e-6) and torch.allclose(half[1], sharp0[1], atol=1e-6)
+
+
+def test_white_balance_share_amplifies_red_and_blue_noise_apart() -> None:
+    clean = grey(4)
+
+    def red_over_green(factor: float) -> float:
+        noisy, _ = make_noisy(clean, NoiseConfig(name="camera", level_range=(0.6, 0.6), clip_prob=0.0, wb_prob=1.0,
+                                                 wb_range=(factor, factor)), torch.Generator().manual_seed(0))
+        noise = noisy - clean
+        return float(noise[:, 0].std() / noise[:, 1].std())
+
+    daylight, _ = make_noisy(clean, NoiseConfig(name="camera", level_range=(0.6, 0.6), clip_prob=0.0),
+                             torch.Generator().manual_seed(0))
+    assert red_over_green(0.7) < float((daylight - clean)[:, 0].std() / (daylight - clean)[:, 1].std()) < red_over_green(1.4)
+    tungsten = torch.tensor([[1.4, 1.0, 2.5]]).expand(4, -1)
+    assert torch.allclose(camera(textured(), shot=0.0, read=0.0, wb_gains=tungsten[:1]), textured(), atol=1e-5)  # no cast
