@@ -59,3 +59,24 @@ def removed_noise(noisy: np.ndarray, denoised: np.ndarray, max_values: int = 1_0
     step = max(1, int(np.sqrt(a.size / max_values)))
     d = (a[::step, ::step] - b[::step, ::step]) * 255.0
     return float(np.sqrt(np.mean(np.square(d, dtype=np.float64)))) if d.size else 0.0
+
+
+def noise_map(noisy: np.ndarray, denoised: np.ndarray, block: int = 32) -> np.ndarray:
+    """RMS (0–255 scale) of what denoising took out, per `block`×`block` region: the noise level region by
+    region, which for camera noise follows the brightness (shot noise) and the in-camera processing,
+    where one blind σ cannot. Both images are float in [0, 1] (H, W[, C]); returns (⌈H/block⌉, ⌈W/block⌉),
+    the last row and column of regions covering what is left of the image."""
+    if block < 1:
+        raise ValueError(f"block must be at least 1 px, got {block}")
+    a = np.asarray(noisy, dtype=np.float32)
+    b = np.asarray(denoised, dtype=np.float32)
+    if a.shape != b.shape:
+        raise ValueError(f"shape mismatch: {a.shape} vs {b.shape}")
+    sq = np.square((a - b) * 255.0, dtype=np.float64)
+    if sq.ndim == 3:
+        sq = sq.mean(axis=2)
+    rows, cols = np.arange(0, sq.shape[0], block), np.arange(0, sq.shape[1], block)
+    sums = np.add.reduceat(np.add.reduceat(sq, rows, axis=0), cols, axis=1)
+    heights = np.diff(np.append(rows, sq.shape[0]))
+    widths = np.diff(np.append(cols, sq.shape[1]))
+    return np.sqrt(sums / np.outer(heights, widths)).astype(np.float32)

@@ -8,9 +8,11 @@ import numpy as np
 
 from denoiser.blend import Blend, apply_blend
 from denoiser.imageio import Image
-from gui.image_convert import residual
+from denoiser.metrics import noise_map
+from gui.image_convert import heat_overlay, residual
 
-ORIGINAL, NOISY, RESULT, RESIDUAL = "Original", "Noisy", "Result", "Residual"
+ORIGINAL, NOISY, RESULT, RESIDUAL, NOISE_MAP = "Original", "Noisy", "Result", "Residual", "Noise map"
+NOISE_BLOCK = 32  # px: the regions of the noise map
 RESIDUAL_GAIN = 4.0
 
 
@@ -86,20 +88,30 @@ class Document:
         out = self.result()
         return None if out is None else residual(self.source, out, RESIDUAL_GAIN)
 
+    def noise_levels(self) -> np.ndarray | None:
+        """RMS levels (0–255) removed per NOISE_BLOCK region: the noise region by region."""
+        out = self.result()
+        return None if out is None else noise_map(self.source, out, NOISE_BLOCK)
+
+    def noise_map_view(self) -> np.ndarray | None:
+        """The per-region noise levels as a colour map over the image (yellow = the noisiest region)."""
+        levels = self.noise_levels()
+        return None if levels is None else heat_overlay(self.source, levels, float(levels.max()))
+
     def view_names(self) -> list[str]:
         """The images there are to show, in menu order."""
         names = [ORIGINAL]
         if self.noisy is not None:
             names.append(NOISY)
         if self.raw_result is not None:
-            names += [RESULT, RESIDUAL]
+            names += [RESULT, RESIDUAL, NOISE_MAP]
         return names
 
     def view(self, name: str) -> np.ndarray:
         """Pixels of one of `view_names()`."""
         arrays = {ORIGINAL: self.image.data, NOISY: self.noisy}
-        if name in (RESULT, RESIDUAL):
-            out = self.result() if name == RESULT else self.residual()
+        if name in (RESULT, RESIDUAL, NOISE_MAP):
+            out = {RESULT: self.result, RESIDUAL: self.residual, NOISE_MAP: self.noise_map_view}[name]()
         else:
             out = arrays.get(name)
         if out is None:
@@ -120,6 +132,10 @@ class Document:
             return f"Result ({', '.join(tags)})" if tags else "Result"
         if name == RESIDUAL:
             return f"Residual |input − result| ×{RESIDUAL_GAIN:g}"
+        if name == NOISE_MAP:
+            levels = self.noise_levels()
+            top = float(levels.max()) if levels is not None and levels.size else 0.0
+            return f"Noise removed per {NOISE_BLOCK} px region: blue 0 → yellow {top:.1f} levels rms"
         return name
 
     def default_pair(self) -> tuple[str, str]:

@@ -35,3 +35,21 @@ def from_qimage(image: QImage) -> np.ndarray:
 def residual(source: np.ndarray, result: np.ndarray, gain: float = 4.0) -> np.ndarray:
     """|source − result| × gain, clipped to [0, 1]: what the denoiser removed, made visible."""
     return np.clip(np.abs(source.astype(np.float32) - result.astype(np.float32)) * gain, 0.0, 1.0)
+
+
+HEAT_STOPS = np.array([[0.05, 0.05, 0.20], [0.20, 0.25, 0.75], [0.10, 0.65, 0.65], [0.55, 0.85, 0.25],
+                       [1.00, 0.90, 0.15]], dtype=np.float32)  # dark blue (no noise) to yellow (the most)
+
+
+def heat_overlay(source: np.ndarray, levels: np.ndarray, top: float) -> np.ndarray:
+    """The per-region `levels` (from `denoiser.metrics.noise_map`) as a colour map over a dimmed grey copy of
+    `source` (H, W, C floats), each region drawn as a block of the image's size; `top` maps to yellow."""
+    h, w = source.shape[:2]
+    t = np.clip(levels / max(top, 1e-6), 0.0, 1.0) * (len(HEAT_STOPS) - 1)
+    lo = np.floor(t).astype(int).clip(0, len(HEAT_STOPS) - 2)
+    frac = (t - lo)[..., None]
+    colours = HEAT_STOPS[lo] * (1 - frac) + HEAT_STOPS[lo + 1] * frac
+    by, bx = -(-h // levels.shape[0]), -(-w // levels.shape[1])
+    big = np.repeat(np.repeat(colours, by, axis=0), bx, axis=1)[:h, :w]
+    grey = source.astype(np.float32).mean(axis=2, keepdims=True)
+    return np.clip(0.75 * big + 0.25 * grey, 0.0, 1.0)

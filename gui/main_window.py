@@ -25,7 +25,7 @@ from gui.dialogs.batch_dialog import BatchDialog
 from gui.dialogs.finetune_dialog import FinetuneDialog
 from gui.dialogs.lab_window import LabWindow
 from gui.dialogs.save_options import SaveOptions, SaveOptionsDialog
-from gui.document import RESIDUAL, RESULT, Document
+from gui.document import NOISE_MAP, RESIDUAL, RESULT, Document
 from gui.image_convert import from_qimage, to_qimage
 from gui.messages import show_error, show_warning
 from gui.widgets.compare_view import MODES, SIDE_BY_SIDE, CompareView
@@ -469,8 +469,8 @@ class MainWindow(QMainWindow):
                              f"σ {res.sigma:.1f}. Denoise the whole image to save it.")
 
     def _result_changed(self, text: str) -> None:
-        self._qimages.pop(RESULT, None)
-        self._qimages.pop(RESIDUAL, None)
+        for name in (RESULT, RESIDUAL, NOISE_MAP):
+            self._qimages.pop(name, None)
         keep_residual = self.view_b == RESIDUAL
         self.view_a, self.view_b = self.doc.default_pair()
         if keep_residual:
@@ -491,8 +491,8 @@ class MainWindow(QMainWindow):
         self._blend_from_panel(self.doc)
         if self.doc.raw_result is None:
             return
-        self._qimages.pop(RESULT, None)
-        self._qimages.pop(RESIDUAL, None)
+        for name in (RESULT, RESIDUAL, NOISE_MAP):
+            self._qimages.pop(name, None)
         self._refresh_views()
         self._schedule_metrics()
 

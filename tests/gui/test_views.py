@@ -151,3 +151,26 @@ def test_side_by_side_stacks_wide_images(qtbot, window, tmp_path: Path) -> None:
     open_image(qtbot, win, write_image(tmp_path / "tall.png", h=400, w=100))
     qtbot.waitUntil(lambda: win.compare.right.x() > win.compare.left.x())
     assert win.compare.right.y() == win.compare.left.y()
+
+
+def test_noise_map_view_shows_the_noise_removed_region_by_region(qtbot, window, darken_model, tmp_path: Path) -> None:
+    from gui.document import NOISE_BLOCK, NOISE_MAP
+
+    win = window
+    win.refresh_models(darken_model)
+    open_image(qtbot, win, write_image(tmp_path / "img.png", h=64, w=80))
+    win.denoise()
+    wait_idle(qtbot, win)
+    assert NOISE_MAP in [win.toolbar.b_combo.itemText(i) for i in range(win.toolbar.b_combo.count())]
+    win.set_views(ORIGINAL, NOISE_MAP)
+    levels = win.doc.noise_levels()
+    assert levels.shape == (-(-64 // NOISE_BLOCK), -(-80 // NOISE_BLOCK))
+    assert float(levels.max()) == pytest.approx(25.5, abs=0.1)  # the darken model takes 0.1 off where it can
+    assert float(levels.min()) > 5
+    assert win.compare.right.image.width() == 80 and "yellow" in win.compare.right.label
+    assert f"{levels.max():.1f} levels rms" in win.compare.right.label
+    before = win.compare.right.image.pixelColor(5, 5)
+    win.denoise_panel.strength_slider.setValue(0)  # nothing removed: the whole map goes to blue
+    qtbot.waitUntil(lambda: win.doc.strength == 0.0)
+    wait_idle(qtbot, win)
+    assert float(win.doc.noise_levels().max()) == 0.0 and win.compare.right.image.pixelColor(5, 5) != before

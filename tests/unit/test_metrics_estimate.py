@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from denoiser.estimate import ESTIMATORS, estimate_sigma
-from denoiser.metrics import psnr, ssim
+from denoiser.metrics import noise_map, psnr, ssim
 
 
 def test_psnr_known_values():
@@ -48,3 +48,15 @@ def test_estimate_handles_tiny_and_colour_images(rng):
     assert estimate_sigma(colour) == pytest.approx(20, rel=0.15)
     with pytest.raises(ValueError):
         estimate_sigma(colour, "magic")
+
+
+def test_noise_map_reads_each_regions_removed_noise(rng):
+    clean = np.full((70, 100, 3), 0.5, np.float32)
+    noisy = clean.copy()
+    noisy[:, 50:] += rng.normal(0, 20 / 255, (70, 50, 3)).astype(np.float32)  # noise on the right half only
+    levels = noise_map(noisy, clean, block=25)
+    assert levels.shape == (3, 4)  # the last row of regions is 20 px tall
+    assert np.all(levels[:, :2] == 0) and np.allclose(levels[:, 2:], 20, rtol=0.15)
+    assert noise_map(noisy[..., 0], clean[..., 0], block=200).shape == (1, 1)
+    with pytest.raises(ValueError, match="block"):
+        noise_map(noisy, clean, block=0)
