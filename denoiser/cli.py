@@ -337,6 +337,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from denoiser.distributed import from_environment
     from denoiser.losses import LossConfig
     from denoiser.train import NoiseConfig, TrainConfig, state_path, train
 
@@ -383,13 +384,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"{ev.message}  {d.get('images_per_s', 0):.1f} img/s  ETA {d.get('eta_s', 0) / 60:.1f} min",
               file=sys.stderr, flush=True)
 
+    main_rank = from_environment().is_main  # under torchrun, rank 0 speaks for all
     try:
         out = drain(train(cfg), show)
     except KeyboardInterrupt:
-        print(f"stopped; best checkpoint kept at {args.out}, resume with --resume {state_path(args.out)}",
-              file=sys.stderr)
+        if main_rank:
+            print(f"stopped; best checkpoint kept at {args.out}, resume with --resume {state_path(args.out)}",
+                  file=sys.stderr)
         return EXIT_FAILED
-    print(f"saved {out}")
+    if main_rank:
+        print(f"saved {out}")
     return EXIT_OK
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from denoiser import distributed
 from denoiser.archs import DenoiserNet, build_arch
 from denoiser.checkpoint import (
     LoadedModel,
@@ -419,6 +420,10 @@ def _finetune_card(s: _Setup, steps_done: int, steps_run: int, planned: int, bef
 
 def finetune(cfg: FinetuneConfig) -> ProgressGen[FinetuneResult]:
     """Fine-tune `cfg.base` on the photos in `cfg.data`; yields progress, returns the outcome."""
+    ranks = distributed.from_environment()
+    if ranks.parallel:
+        raise DenoiserError(f"fine-tuning runs as one process, not under torchrun ({ranks.world} processes here): "
+                            "run 'denoiser finetune' directly; 'denoiser train' is the command that scales out")
     s = _prepare(cfg)
     if cfg.mode == "clean":
         return (yield from _finetune_clean(s))

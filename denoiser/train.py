@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from denoiser import distributed
 from denoiser.archs import DenoiserNet, build_arch
 from denoiser.archs.unet import UNet, unet_to_gray
 from denoiser.atomic import probe_writable
@@ -440,7 +441,8 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
     if cfg.steps <= 0:
         raise DenoiserError(f"steps must be positive, got {cfg.steps}")
     check_output_writable(cfg.out)
-    device = resolve_device(cfg.device)
+    ranks = distributed.from_environment()
+    device = distributed.start(ranks, resolve_device(cfg.device), cfg.batch)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     random.seed(cfg.seed)
@@ -529,11 +531,12 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
     stream = batch_stream(batches, step, loader_workers(cfg.workers, device), device)
     try:
         for item in stream:
-            if cfg.minutes is not None and elapsed() > cfg.minutes * 60:
+            (now_elapsed,) = distributed.agree([elapsed()], ranks, device)  # one schedule on every rank
+            if cfg.minutes is not None and now_elapsed > cfg.minutes * 60:
                 break
             for g in opt.param_groups:
-                g["lr"] = lr_at(step, cfg, elapsed())
-            clean, noisy, sigma = finish_batch(item, cfg, device)
+                g["lr"] = lr_at(step, cfg, now_elapsed)
+            clean, noisy, sigma = distributed.share(finish_batch(item, cfg, device), ranks)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 res = net.encode_decode(noisy, sigma)
                 loss = reconstruction_loss(cfg.loss.reconstruction, res.image, clean)
@@ -546,12 +549,15 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
                     )
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            distributed.average_gradients(params, ranks)
             scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             scaler.step(opt)
             scaler.update()
             step += 1
-            running.append(float(loss.detach()))
+            running.append(distributed.mean(float(loss.detach()), ranks, device))
+            if not ranks.is_main:
+                continue  # rank 0 validates, saves and reports for all
             data: dict[str, Any] = {}
             if pairs and (step % cfg.val_every == 0 or step == cfg.steps):
                 val, improved = validate_and_keep()
@@ -579,15 +585,17 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
                 if "val_psnr" in data:
                     msg += f" val {data['val_psnr']:.2f} dB"
                 yield Progress(step, cfg.steps, msg, data)
-        if pairs and step > 0 and (not history or history[-1][0] != step):
+        if ranks.is_main and pairs and step > 0 and (not history or history[-1][0] != step):
             val, _improved = validate_and_keep()
             yield Progress(step, cfg.steps, f"stopped at step {step}: val {val:.2f} dB", {
                 "step": step, "val_psnr": val, "best_val_psnr": best})
     finally:
         stream.close()
-        save_state()
-        if not pairs or not out.exists():
-            save_best(validate(net, pairs, device) if pairs else float("nan"))
+        if ranks.is_main:
+            save_state()
+            if not pairs or not out.exists():
+                save_best(validate(net, pairs, device) if pairs else float("nan"))
+        distributed.stop(ranks)
     return out
 
 

@@ -1,0 +1,69 @@
+"""Training on torchrun: two gloo processes take the step one process takes on the whole batch."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image as PILImage
+
+from denoiser.losses import LossConfig
+from denoiser.train import NoiseConfig, TrainConfig, state_path, train
+from tests.conftest import REPO, shared_data
+
+FLAGS = ["--arch-config", '{"channels": [8, 16]}', "--patch", "32", "--batch", "4", "--steps", "6", "--lr", "2e-3",
+         "--warmup", "2", "--val-every", "3", "--checkpoint-every", "3", "--threads", "1",
+         "--device", "cpu", "--precision", "fp32", "--seed", "5", "--sigma-range", "10,40"]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("crops")
+    for f in sorted(shared_data("test", "Kodak24").glob("*.png"))[:6]:
+        PILImage.open(f).convert("RGB").crop((0, 0, 96, 96)).save(folder / f.name)
+    return folder
+
+
+def run(*args: str, processes: int = 1) -> subprocess.CompletedProcess:
+    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes),
+                 "-m", "denoiser"] if processes > 1 else [sys.executable, "-m", "denoiser"])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([*launcher, "train", *args], cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res
+
+
+def state(out: Path) -> dict:
+    return torch.load(state_path(out), map_location="cpu", weights_only=False)
+
+
+def test_two_processes_train_as_one_and_resume_across_a_change_of_process_count(photos, tmp_path) -> None:
+    one, two = tmp_path / "one.pt", tmp_path / "two.pt"
+    run("--data", str(photos), "--out", str(one), *FLAGS)
+    res = run("--data", str(photos), "--out", str(two), *FLAGS, processes=2)
+    assert res.stderr.count("step 6/6") == 1 and res.stdout.count("saved") == 1  # only rank 0 reports
+    a, b = state(one), state(two)
+    assert a["step"] == b["step"] == 6
+    assert [h[0] for h in a["history"]] == [h[0] for h in b["history"]] == [3, 6]
+    for (_, loss_a, val_a), (_, loss_b, val_b) in zip(a["history"], b["history"], strict=True):
+        assert loss_b == pytest.approx(loss_a, rel=1e-4) and val_b == pytest.approx(val_a, abs=1e-3)
+    for name, w in a["model"].items():
+        torch.testing.assert_close(b["model"][name], w, rtol=1e-4, atol=1e-5, msg=name)
+    # stopped after 3 steps by one process, resumed by two: ends where the uninterrupted run ends
+    stored = a["config"]
+    kinds = {"noise": NoiseConfig, "loss": LossConfig}
+    cfg = TrainConfig(**{**{k: v for k, v in stored.items() if k not in kinds},
+                         **{k: kinds[k](**stored[k]) for k in kinds}})
+    cfg.out, cfg.log_every = str(tmp_path / "resumed.pt"), 1
+    gen = train(cfg)
+    for _ in range(3):
+        next(gen)  # the log events of steps 1–3
+    gen.close()
+    assert state(Path(cfg.out))["step"] == 3
+    run("--data", str(photos), "--out", cfg.out, *FLAGS, "--resume", str(state_path(cfg.out)), processes=2)
+    resumed = state(Path(cfg.out))
+    assert resumed["step"] == 6
+    for name, w in a["model"].items():
+        torch.testing.assert_close(resumed["model"][name], w, rtol=1e-4, atol=1e-5, msg=name)

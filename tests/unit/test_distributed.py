@@ -1,0 +1,40 @@
+"""The torchrun helpers without a process group: ranks from the environment, shares, refusals."""
+
+import pytest
+import torch
+
+from denoiser import distributed
+from denoiser.distributed import Ranks
+from denoiser.errors import DenoiserError
+
+
+def test_ranks_come_from_torchrun_variables(monkeypatch) -> None:
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert distributed.from_environment() == Ranks(0, 1, 0) and not Ranks().parallel
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    ranks = distributed.from_environment()
+    assert ranks == Ranks(3, 4, 1) and ranks.parallel and not ranks.is_main
+    monkeypatch.setenv("RANK", "x")
+    with pytest.raises(DenoiserError, match="torchrun environment"):
+        distributed.from_environment()
+
+
+def test_each_rank_takes_its_contiguous_share_and_uneven_batches_are_refused() -> None:
+    batch = torch.arange(8).view(8, 1)
+    shares = [distributed.share((batch, batch * 10), Ranks(r, 4, r)) for r in range(4)]
+    assert torch.equal(torch.cat([s[0] for s in shares]), batch) and torch.equal(shares[2][1], batch[4:6] * 10)
+    assert distributed.share((batch,), Ranks())[0] is batch
+    with pytest.raises(DenoiserError, match="multiple of 3"):
+        distributed.start(Ranks(0, 3, 0), torch.device("cpu"), batch=16)
+    assert distributed.agree([1.5], Ranks(), torch.device("cpu")) == [1.5]
+
+
+def test_finetune_refuses_to_run_once_per_rank(monkeypatch, tmp_path) -> None:
+    from denoiser.finetune import FinetuneConfig, finetune
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(DenoiserError, match="one process, not under torchrun"):
+        next(finetune(FinetuneConfig([str(tmp_path)], base="photo", out="x")))
