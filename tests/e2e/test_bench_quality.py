@@ -29,9 +29,9 @@ def run_quality(out, *args: str) -> dict:
 
 def test_ensemble_cells_merge_into_earlier_results(tmp_path):
     shared_data("test", "Set12")
-    first = run_quality(tmp_path, "--sets", "Set12", "--variants", "given", "--no-finishing")
+    first = run_quality(tmp_path, "--sets", "Set12", "--variants", "given", "--no-finishing", "--no-jpeg")
     assert list(first["synthetic"]) == ["given"] and "real" not in first and "finishing" not in first
-    merged = run_quality(tmp_path, "--sets", "Set12", "--variants", "ensemble", "--merge", "--no-finishing")
+    merged = run_quality(tmp_path, "--sets", "Set12", "--variants", "ensemble", "--merge", "--no-finishing", "--no-jpeg")
     given, ens = merged["synthetic"]["given"]["Set12"], merged["synthetic"]["ensemble"]["Set12"]
     assert given == first["synthetic"]["given"]["Set12"]
     for sigma in ("15", "25", "50"):
@@ -72,7 +72,7 @@ def test_real_table_puts_photo_and_its_ensemble_first(quality):
 
 def test_finishing_table_measures_each_control_and_draws_its_sheet(tmp_path):
     shared_data("test", "Kodak24")
-    res = run_quality(tmp_path, "--sets", "", "--variants", "", "--no-fidelity")
+    res = run_quality(tmp_path, "--sets", "", "--variants", "", "--no-fidelity", "--no-jpeg")
     fin = res["finishing"]
     kodak = fin["Kodak24 σ25"]
     assert kodak["images"] == 1 and set(kodak) - {"images"} == {"as denoised", "detail 0.5", "detail 1", "grain 0.3",
@@ -82,3 +82,19 @@ def test_finishing_table_measures_each_control_and_draws_its_sheet(tmp_path):
     assert "Finishing controls" in (tmp_path / "quality.md").read_text()
     sheet = PILImage.open(tmp_path / "finish_sheet.png")
     assert sheet.width > 6 * sheet.height  # noisy, five finishes, clean side by side
+
+
+def test_jpeg_table_scores_the_decode_and_each_model(quality, monkeypatch, models_dir):
+    from denoiser.checkpoint import load_model
+
+    shared_data("test", "Kodak24")
+    monkeypatch.setattr(quality, "JPEG_SETS", ("Kodak24",))
+    monkeypatch.setattr(quality, "JPEG_QUALITIES", (10, 40))
+    table = quality.jpeg_table({"tiny": load_model("gaussian-color")}, limit=1)
+    entry = table["Kodak24"]
+    assert entry["images"] == 1 and list(entry["rows"]) == ["q10", "q40", "q10 + σ15", "q40 + σ15"]
+    rows = entry["rows"]
+    assert rows["q10"]["decoded"] < rows["q40"]["decoded"]  # more compression, more loss
+    assert rows["q40 + σ15"]["decoded"] < rows["q40"]["decoded"] and set(rows["q10"]) == {"decoded", "tiny"}
+    md = "\n".join(quality.jpeg_markdown(table))
+    assert "| Kodak24 (1) | q10 + σ15 |" in md
