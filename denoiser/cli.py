@@ -38,30 +38,29 @@ def _sigma_arg(text: str) -> float | None:
     return value
 
 
-def _unit_share(flag: str) -> Callable[[str], float]:
-    """An argparse type for a 0–1 share whose message names `flag`."""
+def _float_in(lo: float, hi: float, not_a_number: str, out_of_range: str) -> Callable[[str], float]:
+    """An argparse type for a number in [lo, hi]; the messages are templates of the given `text`."""
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be a number within 0–1, got {text!r}") from None
-        if not 0 <= value <= 1:
-            raise argparse.ArgumentTypeError(f"{flag} must be within 0–1")
+            raise argparse.ArgumentTypeError(not_a_number.format(text=text)) from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(out_of_range.format(text=text))
         return value
     return parse
+
+
+def _unit_share(flag: str) -> Callable[[str], float]:
+    """An argparse type for a 0–1 share whose message names `flag`."""
+    return _float_in(0.0, 1.0, flag + " must be a number within 0–1, got {text!r}", flag + " must be within 0–1")
 
 
 _strength_arg = _unit_share("--strength")
 
 
-def _grain_size(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--grain-size must be a number of pixels, got {text!r}") from None
-    if not 0.5 <= value <= 8:
-        raise argparse.ArgumentTypeError("--grain-size must be within 0.5–8 px")
-    return value
+_grain_size = _float_in(0.5, 8.0, "--grain-size must be a number of pixels, got {text!r}",
+                       "--grain-size must be within 0.5–8 px")
 
 
 def _pair(text: str) -> tuple[float, float]:
@@ -433,15 +432,8 @@ def _train_arch_config(args: argparse.Namespace) -> dict[str, Any]:
     return arch_config
 
 
-def _share(text: str) -> float:
-    """A share in [0, 1] (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, not '{text}'") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, not '{text}'")
-    return value
+_share = _float_in(0.0, 1.0, "expected a number from 0 to 1, not '{text}'",
+                  "expected a number from 0 to 1, not '{text}'")  # a share in [0, 1] (argparse type)
 
 
 def _positive(kind: type) -> Any:
