@@ -65,10 +65,10 @@ def noise_rms(residual: np.ndarray, max_values: int = 1_000_000) -> float:
     return float(1.4826 * np.median(np.abs(sample - np.median(sample)))) if sample.size else 0.0
 
 
-def texture_share(residual_luma: np.ndarray) -> np.ndarray:
-    """Per pixel, the share (0–1) of the residual's local energy above what its noise explains: 0 in
-    flat, noise-only areas, towards 1 on edges and texture the model smoothed away."""
-    sigma2 = noise_rms(residual_luma) ** 2
+def texture_share(residual_luma: np.ndarray, noise: float) -> np.ndarray:
+    """Per pixel, the share (0–1) of the residual's local energy above what its noise (rms `noise`)
+    explains: 0 in flat, noise-only areas, towards 1 on edges and texture the model smoothed away."""
+    sigma2 = noise**2
     energy = uniform_filter(np.square(residual_luma[..., 0]), DETAIL_WINDOW)
     share = 1.0 - NOISE_MARGIN * sigma2 / np.maximum(energy, 1e-12)
     return np.clip(share, 0.0, 1.0)[..., None].astype(np.float32)
@@ -95,8 +95,10 @@ def apply_blend(original: np.ndarray, denoised: np.ndarray, blend: Blend) -> np.
     original = original.astype(np.float32)
     result = denoised.astype(np.float32)
     residual = original - result
+    residual_luma = luma(residual) if blend.detail > 0 or blend.grain > 0 else None
+    noise = noise_rms(residual_luma) if residual_luma is not None else 0.0
     if blend.detail > 0:
-        result = result + blend.detail * texture_share(luma(residual)) * residual
+        result = result + blend.detail * texture_share(residual_luma, noise) * residual
     change = result - original
     if original.shape[-1] == 3 and blend.luma != blend.chroma:
         luma_change = luma(change)
@@ -105,7 +107,7 @@ def apply_blend(original: np.ndarray, denoised: np.ndarray, blend: Blend) -> np.
         kept = blend.luma * change
     out = original + blend.strength * kept
     if blend.grain > 0:
-        out = out + blend.grain * noise_rms(luma(residual)) * fresh_grain(out.shape, blend.grain_size, blend.seed)
+        out = out + blend.grain * noise * fresh_grain(out.shape, blend.grain_size, blend.seed)
     lo = min(0.0, float(original.min()), float(denoised.min()))
     hi = max(1.0, float(original.max()), float(denoised.max()))
     return np.clip(out, lo, hi).astype(np.float32)

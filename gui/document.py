@@ -27,6 +27,7 @@ class Document:
     result_is_preview: bool = False
     blend: Blend = field(default_factory=Blend)  # how the result is finished: strengths, detail, grain
     _blend: tuple[Blend, np.ndarray] | None = field(default=None, repr=False)
+    _levels: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)  # (result, its noise map)
 
     @property
     def name(self) -> str:
@@ -89,9 +90,14 @@ class Document:
         return None if out is None else residual(self.source, out, RESIDUAL_GAIN)
 
     def noise_levels(self) -> np.ndarray | None:
-        """RMS levels (0–255) removed per NOISE_BLOCK region: the noise region by region."""
+        """RMS levels (0–255) removed per NOISE_BLOCK region: the noise region by region (computed once per
+        result, which the view and its caption both read)."""
         out = self.result()
-        return None if out is None else noise_map(self.source, out, NOISE_BLOCK)
+        if out is None:
+            return None
+        if self._levels is None or self._levels[0] is not out:
+            self._levels = (out, noise_map(self.source, out, NOISE_BLOCK))
+        return self._levels[1]
 
     def noise_map_view(self) -> np.ndarray | None:
         """The per-region noise levels as a colour map over the image (yellow = the noisiest region)."""

@@ -115,12 +115,17 @@ def test_ab_toggle_with_b_and_space(qtbot, opened) -> None:
     assert single.image is win.compare.left.image
 
 
-def test_residual_view_shows_what_was_removed(qtbot, window, darken_model, tmp_path: Path) -> None:
-    win = window
+def denoised_64x80(qtbot, win, darken_model, tmp_path: Path) -> None:
+    """A 64×80 image opened in `win` and denoised by the darken model (it takes 0.1 off)."""
     win.refresh_models(darken_model)
     open_image(qtbot, win, write_image(tmp_path / "img.png", h=64, w=80))
     win.denoise()
     wait_idle(qtbot, win)
+
+
+def test_residual_view_shows_what_was_removed(qtbot, window, darken_model, tmp_path: Path) -> None:
+    win = window
+    denoised_64x80(qtbot, win, darken_model, tmp_path)
     assert (win.view_a, win.view_b) == (ORIGINAL, RESULT)
     assert not win.acts.residual.isChecked()
     win.acts.residual.trigger()
@@ -157,10 +162,7 @@ def test_noise_map_view_shows_the_noise_removed_region_by_region(qtbot, window, 
     from gui.document import NOISE_BLOCK, NOISE_MAP
 
     win = window
-    win.refresh_models(darken_model)
-    open_image(qtbot, win, write_image(tmp_path / "img.png", h=64, w=80))
-    win.denoise()
-    wait_idle(qtbot, win)
+    denoised_64x80(qtbot, win, darken_model, tmp_path)
     assert NOISE_MAP in [win.toolbar.b_combo.itemText(i) for i in range(win.toolbar.b_combo.count())]
     win.set_views(ORIGINAL, NOISE_MAP)
     levels = win.doc.noise_levels()
