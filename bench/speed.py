@@ -133,6 +133,10 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         return backend_case(case)
     if kind == "precision_psnr":
         return precision_psnr(case)
+    if kind == "scaleout_batch":
+        return scaleout_batch(case)
+    if kind == "scaleout_ddp":
+        return scaleout_ddp(case)
     if kind == "write_png":
         from PIL import Image
 
@@ -261,6 +265,75 @@ def precision_psnr(case: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- parent side
 
 
+
+def scaleout_batch(case: dict[str, Any]) -> dict[str, Any]:
+    """Files per second of `denoiser denoise` on a folder of noisy photos: one process (the case's threads)
+    against a local Ray cluster of `workers` one-thread workers on this machine. The Ray time counts the
+    workers' start and model load, not the cluster's start (reported apart)."""
+    import ray
+    from PIL import Image
+
+    from denoiser.batch import BatchOptions, run_batch
+    from denoiser.cluster import RayTarget, run_batch_ray
+    from denoiser.progress import drain
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "in"
+        src.mkdir()
+        for i in range(case["files"]):
+            Image.fromarray(make_image(case["mp"], seed=i, folder=case.get("images", KODAK))).save(
+                src / f"photo{i:03d}.png", compress_level=1)
+        figures: dict[str, Any] = {"files": case["files"]}
+        t = time.perf_counter()
+        local = drain(run_batch([src], BatchOptions(output=Path(tmp) / "local", model=case["model"], sigma=SIGMA)))
+        figures["local_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        ray.init(num_cpus=case["workers"], include_dashboard=False, log_to_driver=False)
+        figures["cluster_start_s"] = time.perf_counter() - t
+        try:
+            t = time.perf_counter()
+            remote = drain(run_batch_ray([src], BatchOptions(output=Path(tmp) / "ray", model=case["model"], sigma=SIGMA),
+                                         RayTarget(workers=case["workers"])))
+            figures["ray_s"] = time.perf_counter() - t
+        finally:
+            ray.shutdown()
+    for name, summary in (("local", local), ("ray", remote)):
+        if summary.count("done") != case["files"]:
+            raise RuntimeError(f"{name} run: {summary.text()}")
+    return figures
+
+
+def scaleout_ddp(case: dict[str, Any]) -> dict[str, Any]:
+    """Training throughput (patches per second) of `denoiser train` in one process with the case's threads
+    against `torchrun` with `procs` processes of one thread each, on the same global batch. Each setting
+    runs a short and a long run; the difference removes start-up and the first steps' warm-up."""
+    data = Path(case.get("data", REPO.parent / "shared" / "data" / "train" / "color"))
+    steps = case["steps"]
+    figures: dict[str, Any] = {"batch": case["batch"], "procs": case["procs"]}
+
+    def train(launcher: list[str], threads: int, n: int, out: Path) -> float:
+        cmd = [*launcher, "-m", "denoiser", "train", "--data", str(data), "--out", str(out), "--steps", str(n),
+               "--batch", str(case["batch"]), "--patch", str(case["patch"]), "--threads", str(threads),
+               "--val-every", "100000", "--checkpoint-every", "100000", "--device", "cpu", "--overwrite"]
+        if case.get("arch_config"):
+            cmd += ["--arch-config", json.dumps(case["arch_config"])]
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "CUDA_VISIBLE_DEVICES": ""}
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError((proc.stderr.strip().splitlines() or ["train failed"])[-1])
+        return time.perf_counter() - t
+
+    with tempfile.TemporaryDirectory() as tmp:
+        one = [sys.executable]
+        many = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(case["procs"])]
+        for name, launcher, threads in (("one", one, case["threads"]), ("ddp", many, 1)):
+            short = train(launcher, threads, steps[0], Path(tmp) / f"{name}-a.pt")
+            long = train(launcher, threads, steps[1], Path(tmp) / f"{name}-b.pt")
+            figures[f"{name}_patches_per_s"] = case["batch"] * (steps[1] - steps[0]) / max(long - short, 1e-6)
+    return figures
+
+
 def spawn_measured(case: dict[str, Any]) -> dict[str, Any]:
     """Run a case in a child process; add its peak RSS (MB) from the kernel's accounting of that child."""
     proc = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(case)], stdout=subprocess.PIPE,
@@ -330,6 +403,30 @@ def _precision_line(b: dict[str, Any], low: str, tiled: str) -> str:
             f"this CPU {'has' if b.get('native') else 'does not have'} it.")
 
 
+def _scaleout_line(so: dict[str, Any]) -> str:
+    """The scale-out paragraph: Ray batch files/s and DDP patches/s against one process, or why they failed."""
+    parts = []
+    b, d = so.get("batch", {}), so.get("ddp", {})
+    if "error" in b:
+        parts.append(f"Ray batch case failed: {b['error']}")
+    elif b:
+        c = b["case"]
+        one, ray_fps = b["files"] / b["local_s"], b["files"] / b["ray_s"]
+        parts.append(f"**Scale-out, batch**: {b['files']} noisy {c['mp']}-MP photos with `{c['model']}`: one process "
+                     f"({c['threads']} threads) {one:.3f} files/s, a local Ray cluster of {c['workers']} one-thread "
+                     f"workers {ray_fps:.3f} files/s (**×{ray_fps / one:.2f}**; workers' start and model load "
+                     f"included, the cluster's own start of {b['cluster_start_s']:.1f} s not).")
+    if "error" in d:
+        parts.append(f"DDP case failed: {d['error']}")
+    elif d:
+        c = d["case"]
+        parts.append(f"**Scale-out, training**: batch {c['batch']} of {c['patch']}² patches, one process "
+                     f"({c['threads']} threads) {d['one_patches_per_s']:.1f} patches/s, `torchrun` with "
+                     f"{c['procs']} one-thread processes (gloo) {d['ddp_patches_per_s']:.1f} patches/s "
+                     f"(**×{d['ddp_patches_per_s'] / d['one_patches_per_s']:.2f}**; steady state, start-up removed).")
+    return " ".join(parts)
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The tables the README includes."""
     env, peak = report["environment"], report["conv_gflops"]
@@ -384,6 +481,8 @@ def markdown(report: dict[str, Any]) -> str:
                 continue
             lines.append(f"| {b['case']['backend']} | {b['median_s'] / b['mp']:.3f} | {b['gflops']:.0f} | "
                          f"{fmt(eager and eager / b['median_s'])} | {fmt(b.get('setup_s'), '.1f')} |")
+    if report.get("scaleout"):
+        lines += ["", _scaleout_line(report["scaleout"])]
     for low in ("fp16", "bf16"):
         if report.get(low):
             lines += ["", _precision_line(report[low], low, tiled)]
@@ -411,6 +510,21 @@ def environment(device: str) -> dict[str, Any]:
             "threads": torch.get_num_threads(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
 
 
+def scaleout(base: dict[str, Any], args: argparse.Namespace, smallest: float, log: Any) -> dict[str, Any]:
+    """The Ray batch case (1-MP photos; the smallest size in a quick run) and the torchrun training case."""
+    model = args.models.split(",")[0]
+    mp = smallest if args.quick else 1
+    batch = spawn_measured({**base, "kind": "scaleout_batch", "model": model, "mp": mp,
+                            "files": 2 if args.quick else args.scaleout_files, "workers": args.scaleout_workers})
+    log("scale-out, Ray batch: " + (batch.get("error") or f"{batch['local_s']:.1f} s local, {batch['ray_s']:.1f} s Ray"))
+    tiny = {"channels": [8, 16], "blocks": 1, "bottleneck_blocks": 1}
+    ddp = spawn_measured({**base, "kind": "scaleout_ddp", "procs": args.scaleout_workers,
+                          "batch": 2 * args.scaleout_workers if args.quick else 16, "patch": 32 if args.quick else 96,
+                          "steps": [2, 4] if args.quick else [5, 25], **({"arch_config": tiny} if args.quick else {})})
+    log("scale-out, DDP: " + (ddp.get("error") or f"{ddp['one_patches_per_s']:.1f} → {ddp['ddp_patches_per_s']:.1f} patches/s"))
+    return {"batch": batch, "ddp": ddp}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "bench")
@@ -419,7 +533,12 @@ def main() -> None:
     ap.add_argument("--sizes", default="1,12,24", help="megapixels, from " + ",".join(map(str, SIZES)))
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--skip", default="", help="comma-separated parts to leave out: bm3d,nlm,dncnn,backends,compile,tiles,bf16,memory")
+    ap.add_argument("--skip", default="",
+                    help="comma-separated parts to leave out: bm3d,nlm,dncnn,backends,compile,tiles,bf16,memory,scaleout")
+    ap.add_argument("--only-scaleout", action="store_true",
+                    help="run only the scale-out part and update it in --out's report (the other figures kept)")
+    ap.add_argument("--scaleout-files", type=int, default=8, help="photos in the Ray batch case (default 8)")
+    ap.add_argument("--scaleout-workers", type=int, default=2, help="Ray workers and torchrun processes (default 2)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 0.05 MP, one run, no BM3D/compile/memory")
     ap.add_argument("--images", type=Path, default=KODAK,
                     help="folder of PNGs tiled into the test photos (default: Kodak24 in ../shared)")
@@ -446,6 +565,17 @@ def main() -> None:
     def log(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
+    if args.only_scaleout:
+        suffix = "" if args.device == "cpu" else f"_{args.device}"
+        path = args.out / f"speed{suffix}.json"
+        if not path.exists():
+            raise SystemExit(f"--only-scaleout updates {path}; run the whole benchmark first")
+        report = json.loads(path.read_text())
+        report["scaleout"] = scaleout(base, args, smallest, log)
+        path.write_text(json.dumps(report, indent=1))
+        (args.out / f"speed{suffix}.md").write_text(markdown(report))
+        print(_scaleout_line(report["scaleout"]))
+        return
     conv = spawn_measured({**base, "kind": "conv"})
     peak = conv.get("gflops", 0.0)
     log(f"3x3 conv probe: {peak:.0f} GFLOP/s")
@@ -512,6 +642,8 @@ def main() -> None:
                 cli["median_s"] = cli["times"][0]
             report["memory_cli"] = cli
             log("memory, CLI: " + (cli.get("error") or f"{cli['rss_mb']:.0f} MB in {cli['median_s']:.1f} s"))
+    if "scaleout" not in skip and args.device == "cpu":
+        report["scaleout"] = scaleout(base, args, smallest, log)
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = "" if args.device == "cpu" else f"_{args.device}"
     (args.out / f"speed{suffix}.json").write_text(json.dumps(report, indent=1))

@@ -216,44 +216,53 @@ def run_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> ProgressGen[B
     models: dict[Path, LoadedModel] = {}
     total = len(plan)
     for i, (src, dst, problem) in enumerate(plan):
-        start = time.perf_counter()
-        result = FileResult(src, dst, "failed", problem)
-        if not problem and dst is not None:
-            if dst.exists() and dst.resolve() == src.resolve():
-                result.reason = "the output would overwrite the input (choose another folder or a suffix)"
-            elif dst.exists() and not opts.overwrite:
-                result.status, result.reason = "skipped", "output exists (use overwrite to replace it)"
-            else:
-                try:
-                    out_fmt = opts.format if opts.format != "same" else output_format_for(dst)
-                    check_write_options(out_fmt, opts.bit_depth, opts.quality)
-                    img = load_image(src)
-                    # 8/16-bit files are denoised from their integer pixels, so the float copy can go:
-                    # a 50-megapixel photo then needs a quarter of its memory while the tiles run.
-                    pixels, alpha = native_pixels(img), img.alpha
-                    img = replace(img, data=np.zeros((1, 1, img.channels), np.float32), alpha=None)
-                    mpath = resolve_model(opts.model, img.channels)
-                    if mpath not in models:
-                        models[mpath] = load_model(mpath)
-                    gen = denoise_array(pixels, models[mpath], sigma=opts.sigma, tile=opts.tile, device=opts.device,
-                                       precision=opts.precision, ensemble=opts.ensemble, keep_clipped=opts.keep_clipped,
-                                       clip_to_input=opts.clip_to_input)
-                    while True:
-                        try:
-                            ev = next(gen)
-                        except StopIteration as stop:
-                            res = stop.value
-                            break
-                        yield Progress(i + ev.fraction, total, f"{src.name}: {ev.message}", {"index": i, "file": str(src)})
-                    data = apply_blend(unit_float(pixels), res.image, blend_of(opts, i))
-                    save_image(replace(img, data=data, alpha=alpha), dst, format=out_fmt, bit_depth=opts.bit_depth,
-                               quality=opts.quality, overwrite=opts.overwrite)
-                    result.status, result.reason, result.sigma = "done", "", res.sigma
-                except OutputExistsError:  # it appeared while this file was denoised: never replace it
-                    result.status, result.reason = "skipped", "output appeared during the run (use overwrite to replace it)"
-                except (DenoiserError, OSError, ValueError, MemoryError) as exc:
-                    result.status, result.reason = "failed", str(exc)
-        result.seconds = time.perf_counter() - start
+        gen = denoise_file(src, dst, problem, opts, i, models)
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            yield Progress(i + ev.fraction, total, f"{src.name}: {ev.message}", {"index": i, "file": str(src)})
         summary.results.append(result)
         yield Progress(i + 1, total, f"{src.name}: {result.status}", {"index": i, "file": str(src), "result": result})
     return summary
+
+
+def denoise_file(src: Path, dst: Path | None, problem: str, opts: BatchOptions, index: int,
+                 models: dict[Path, LoadedModel]) -> ProgressGen[FileResult]:
+    """One planned file (`index` in the plan, for its grain seed): denoise `src` into `dst` unless the plan
+    found a `problem`; yields the file's progress and returns what happened. `models` caches loaded
+    models by path, so a run (or a cluster worker) loads each once. Never raises for a bad file."""
+    start = time.perf_counter()
+    result = FileResult(src, dst, "failed", problem)
+    if not problem and dst is not None:
+        if dst.exists() and dst.resolve() == src.resolve():
+            result.reason = "the output would overwrite the input (choose another folder or a suffix)"
+        elif dst.exists() and not opts.overwrite:
+            result.status, result.reason = "skipped", "output exists (use overwrite to replace it)"
+        else:
+            try:
+                out_fmt = opts.format if opts.format != "same" else output_format_for(dst)
+                check_write_options(out_fmt, opts.bit_depth, opts.quality)
+                img = load_image(src)
+                # 8/16-bit files are denoised from their integer pixels, so the float copy can go:
+                # a 50-megapixel photo then needs a quarter of its memory while the tiles run.
+                pixels, alpha = native_pixels(img), img.alpha
+                img = replace(img, data=np.zeros((1, 1, img.channels), np.float32), alpha=None)
+                mpath = resolve_model(opts.model, img.channels)
+                if mpath not in models:
+                    models[mpath] = load_model(mpath)
+                res = yield from denoise_array(pixels, models[mpath], sigma=opts.sigma, tile=opts.tile,
+                                               device=opts.device, precision=opts.precision, ensemble=opts.ensemble,
+                                               keep_clipped=opts.keep_clipped, clip_to_input=opts.clip_to_input)
+                data = apply_blend(unit_float(pixels), res.image, blend_of(opts, index))
+                save_image(replace(img, data=data, alpha=alpha), dst, format=out_fmt, bit_depth=opts.bit_depth,
+                           quality=opts.quality, overwrite=opts.overwrite)
+                result.status, result.reason, result.sigma = "done", "", res.sigma
+            except OutputExistsError:  # it appeared while this file was denoised: never replace it
+                result.status, result.reason = "skipped", "output appeared during the run (use overwrite to replace it)"
+            except (DenoiserError, OSError, ValueError, MemoryError) as exc:
+                result.status, result.reason = "failed", str(exc)
+    result.seconds = time.perf_counter() - start
+    return result

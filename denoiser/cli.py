@@ -171,7 +171,29 @@ def cmd_denoise(args: argparse.Namespace) -> int:
         check_options(opts)
     except (ValueError, DenoiserError) as exc:
         raise UsageError(str(exc)) from None
-    summary = drain_with_bar(run_batch(args.inputs, opts), "denoise", args.quiet)
+    if args.ray is None and (args.ray_workers is not None or args.ray_gpus_per_worker):
+        raise UsageError("--ray-workers and --ray-gpus-per-worker need --ray")
+    if args.ray is not None:
+        from denoiser.cluster import RayTarget, import_ray, run_batch_ray
+
+        target = RayTarget(args.ray, args.ray_workers, args.ray_gpus_per_worker)
+        try:
+            target.check()
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        import_ray()  # says how to install it before any work starts
+        gen = run_batch_ray(args.inputs, opts, target)
+    else:
+        gen = run_batch(args.inputs, opts)
+    finished: list = []
+    try:
+        summary = drain_with_bar(gen, "denoise", args.quiet,
+                                 also=lambda ev: finished.append(ev.data["result"]) if "result" in ev.data else None)
+    except KeyboardInterrupt:
+        done = sum(r.status == "done" for r in finished)
+        print(f"\ninterrupted after {len(finished)} files ({done} done); no partial file was left behind",
+              file=sys.stderr)
+        return 130
     for r in summary.results:
         if r.status == "done":
             print(f"{r.input} -> {r.output}  (σ={r.sigma:.1f}, {r.seconds:.1f} s)")
@@ -576,6 +598,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
     d.add_argument("--overwrite", action="store_true", help="replace outputs that exist (inputs are never replaced)")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    d.add_argument("--ray", nargs="?", const="auto", default=None, metavar="auto|local|ADDRESS",
+                   help="denoise the files on a Ray cluster: auto joins the running one, local starts one on this "
+                        "machine, an address joins that (inputs and outputs must be on a filesystem every worker reaches)")
+    d.add_argument("--ray-workers", type=int, default=None, metavar="N",
+                   help="Ray workers, each loading the model once (default: one per CPU, or per GPU share)")
+    d.add_argument("--ray-gpus-per-worker", type=float, default=0.0, metavar="G",
+                   help="GPUs (or a share of one) each Ray worker takes (default 0: CPU workers)")
     d.set_defaults(func=cmd_denoise)
 
     a = sub.add_parser("add-noise", help="write noisy copies of images", description="Write noisy copies, clipped and rounded like a real photo.")

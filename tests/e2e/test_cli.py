@@ -317,3 +317,12 @@ def test_a_broken_user_model_is_listed_and_does_not_hide_the_bundled_one(tmp_pat
     assert (tmp_path / "out" / "small.png").exists() and (user / "photo.pt").read_bytes() == b"not a checkpoint"
     unreadable = run_cli("eval", str(shared_data("test", "Set12")), "--model", str(user / "photo.pt"), "--limit", "1")
     assert unreadable.returncode == 2 and "Traceback" not in unreadable.stderr
+
+
+def test_ray_flags_are_checked_before_any_work(tmp_path, capsys, monkeypatch):
+    assert main(["denoise", str(tmp_path), "-o", str(tmp_path / "o"), "--ray-workers", "2"]) == 2
+    assert "need --ray" in capsys.readouterr().err
+    assert main(["denoise", str(tmp_path), "-o", str(tmp_path / "o"), "--ray", "--ray-workers", "0"]) == 2
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    assert main(["denoise", str(tmp_path), "-o", str(tmp_path / "o"), "--ray"]) == 1
+    assert 'pip install -e ".[cluster]"' in capsys.readouterr().err
