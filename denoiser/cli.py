@@ -71,6 +71,13 @@ def _pair(text: str) -> tuple[float, float]:
     return a, b
 
 
+def _jpeg_range(text: str) -> tuple[int, int]:
+    lo, hi = _pair(text)
+    if not (1 <= lo <= hi <= 100 and lo == int(lo) and hi == int(hi)):
+        raise argparse.ArgumentTypeError(f"JPEG qualities are whole numbers with 1 ≤ LO ≤ HI ≤ 100, not '{text}'")
+    return int(lo), int(hi)
+
+
 def _sigma_list(text: str) -> list[float]:
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
@@ -373,6 +380,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         level_range=args.level_range,
         clip_prob=args.clip_prob,
         jpeg_prob=args.jpeg_prob,
+        jpeg_quality=args.jpeg_range,
         sigma_map=args.sigma_map,
         val_sigma=args.val_sigma,
         clean_prob=args.clean_prob,
@@ -669,6 +677,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--level-range", type=_pair, default=(0.0, 1.0), help="camera noise level range")
     t.add_argument("--clip-prob", type=float, default=0.5, help="share of noisy inputs clipped to 8 bits")
     t.add_argument("--jpeg-prob", type=float, default=0.0, help="camera: share JPEG-compressed")
+    t.add_argument("--jpeg-range", type=_jpeg_range, default=(70, 95), metavar="LO,HI",
+                   help="camera: JPEG qualities drawn per compressed sample, 1–100 (default 70,95)")
     t.add_argument("--sigma-map", default="true", choices=["true", "estimate"])
     t.add_argument("--clean-prob", type=_share, default=0.0,
                    help="share of samples left noise-free, so a clean photo is left alone (default 0)")

@@ -37,3 +37,8 @@ def test_speed_bench_quick_run_times_models_and_anchors(tmp_path):
     md = (out / "speed.md").read_text()
     assert "| method | MP | seconds |" in md and "FFDNet-sized net (12×96)" in md and "GFLOP/s" in md
     assert "tiling 2 Kodak24 images" in md
+    so = report["scaleout"]  # the Ray batch and the torchrun training case ran and were measured
+    assert "error" not in so["batch"] and "error" not in so["ddp"], so
+    assert so["batch"]["files"] == 2 and so["batch"]["local_s"] > 0 and so["batch"]["ray_s"] > 0
+    assert so["ddp"]["one_patches_per_s"] > 0 and so["ddp"]["ddp_patches_per_s"] > 0
+    assert "**Scale-out, batch**" in md and "**Scale-out, training**" in md
