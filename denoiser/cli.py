@@ -495,6 +495,7 @@ def _tile(text: str) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
+    from denoiser.distributed import from_environment
     from denoiser.finetune import FinetuneConfig, estimate_memory_mb, finetune, output_path
     from denoiser.train import state_path
 
@@ -515,13 +516,15 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         seed=args.seed, pd=args.pd, anchor=args.anchor, distill=args.distill, force=args.force, overwrite=args.overwrite, threads=args.threads,
         description=args.description,
     )
+    main_rank = from_environment().is_main  # under torchrun, rank 0 speaks for all
     mem = estimate_memory_mb(cfg)
-    print(f"fine-tuning {args.base} ({args.mode} mode) into {out}; memory ≈ {mem['total']:.0f} MB "
-          f"(model {mem['model']:.0f}, activations {mem['activations']:.0f}, images {mem['images']:.0f})",
-          file=sys.stderr, flush=True)
+    if main_rank:
+        print(f"fine-tuning {args.base} ({args.mode} mode) into {out}; memory ≈ {mem['total']:.0f} MB "
+              f"(model {mem['model']:.0f}, activations {mem['activations']:.0f}, images {mem['images']:.0f})",
+              file=sys.stderr, flush=True)
 
     def show(ev: Progress) -> None:
-        if not args.quiet and ev.total > 0:
+        if main_rank and not args.quiet and ev.total > 0:
             eta = ev.data.get("eta_s", 0.0)
             eta_text = f"  ETA {eta / 60:.1f} min" if eta != float("inf") else ""
             print(f"{ev.message}{eta_text}", file=sys.stderr, flush=True)
@@ -529,11 +532,13 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     try:
         result = drain(finetune(cfg), show)
     except KeyboardInterrupt:
-        print(f"stopped; the best checkpoint so far is kept at {out}; continue with --resume {state_path(out)}",
-              file=sys.stderr)
+        if main_rank:
+            print(f"stopped; the best checkpoint so far is kept at {out}; continue with --resume {state_path(out)}",
+                  file=sys.stderr)
         return EXIT_FAILED
-    print(f"saved {result.path} ({result.steps} steps)")
-    print(result.verdict())
+    if main_rank:
+        print(f"saved {result.path} ({result.steps} steps)")
+        print(result.verdict())
     return EXIT_OK
 
 

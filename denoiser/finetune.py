@@ -26,7 +26,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -350,8 +350,9 @@ def _prepare(cfg: FinetuneConfig) -> _Setup:
     elif out.exists() or state_path(out).exists():
         if not cfg.overwrite:
             raise DenoiserError(f"'{out}' already exists: choose another name, resume it, or overwrite it")
-        out.unlink(missing_ok=True)
-        state_path(out).unlink(missing_ok=True)
+        if distributed.from_environment().is_main:  # under torchrun, rank 0 alone touches the files
+            out.unlink(missing_ok=True)
+            state_path(out).unlink(missing_ok=True)
     check_output_writable(out)  # creates the models folder; a read-only one is found before any training
     minutes = cfg.minutes if cfg.minutes is not None else (DEFAULT_MINUTES if steps is None else None)
     return _Setup(cfg, base_path, base, out, train_files, val_files, resolve_device(cfg.device), steps, minutes, state)
@@ -421,13 +422,27 @@ def _finetune_card(s: _Setup, steps_done: int, steps_run: int, planned: int, bef
 def finetune(cfg: FinetuneConfig) -> ProgressGen[FinetuneResult]:
     """Fine-tune `cfg.base` on the photos in `cfg.data`; yields progress, returns the outcome."""
     ranks = distributed.from_environment()
-    if ranks.parallel:
-        raise DenoiserError(f"fine-tuning runs as one process, not under torchrun ({ranks.world} processes here): "
-                            "run 'denoiser finetune' directly; 'denoiser train' is the command that scales out")
     s = _prepare(cfg)
-    if cfg.mode == "clean":
-        return (yield from _finetune_clean(s))
-    return (yield from _finetune_noisy(s))
+    # Under torchrun every rank trains on its share of each step's batch (see denoiser.distributed); rank 0
+    # validates, saves and writes the card. The group is joined here so the ranks can agree on a step plan.
+    s = replace(s, device=distributed.start(ranks, s.device, cfg.setting("batch")))
+    try:
+        if cfg.mode == "clean":
+            return (yield from _finetune_clean(s, ranks))
+        return (yield from _finetune_noisy(s, ranks))
+    finally:
+        distributed.stop(ranks)
+
+
+def _agreed_steps(steps: int, ranks: distributed.Ranks, device: torch.device) -> int:
+    """One step count for all ranks (each plans its own from the time budget; the largest is taken)."""
+    return int(distributed.agree([float(steps)], ranks, device)[0])
+
+
+def _rank_result(s: _Setup, steps: int, before: float | None, cancelled: bool) -> FinetuneResult:
+    """What a rank other than 0 returns: rank 0 writes and reports the checkpoint and its card."""
+    return FinetuneResult(s.out, s.cfg.mode, steps, SCORE_NAMES[s.cfg.mode], before, None, None, cancelled,
+                          verified=s.cfg.mode == "clean")
 
 
 def _common_data(s: _Setup, step: int, steps: int, elapsed: float, eta: float, before: float | None,
@@ -442,15 +457,17 @@ def _common_data(s: _Setup, step: int, steps: int, elapsed: float, eta: float, b
 # --- clean mode -----------------------------------------------------------------------------------------
 
 
-def _finetune_clean(s: _Setup) -> ProgressGen[FinetuneResult]:
-    """Supervised fine-tuning through `train()`, with the base's score on the same validation pairs."""
+def _finetune_clean(s: _Setup, ranks: distributed.Ranks) -> ProgressGen[FinetuneResult]:
+    """Supervised fine-tuning through `train()` (which runs the ranks' data parallelism), with the base's
+    score on the same validation pairs."""
     yield Progress(0, 0, "loading the base model and the validation images", {"mode": "clean"})
     base_net = s.base.net.to(s.device)
     if s.cfg.setting("patch") % max(1, base_net.size_multiple):
         raise DenoiserError(f"the patch size must be a multiple of {base_net.size_multiple} for this model")
-    steps = s.steps or _plan_steps(s.cfg, base_net, base_net, s.device, s.base.net.in_channels, False)
+    steps = s.steps or _agreed_steps(_plan_steps(s.cfg, base_net, base_net, s.device, s.base.net.in_channels,
+                                                 False), ranks, s.device)
     tcfg = _train_config(s, steps)
-    pairs = validation_pairs(s.val_files, tcfg)
+    pairs = validation_pairs(s.val_files, tcfg) if ranks.is_main else []
     before = validate(base_net, pairs, s.device) if pairs else None
     elapsed_before = float(s.resume_state.get("elapsed", 0.0)) if s.resume_state else 0.0
     t0 = time.time()
@@ -479,7 +496,9 @@ def _finetune_clean(s: _Setup) -> ProgressGen[FinetuneResult]:
         raise
     finally:
         inner.close()  # on cancel: train() keeps the best checkpoint and writes its state file
-        if (completed or cancelled) and s.out.exists():
+        if not ranks.is_main:
+            result = _rank_result(s, step, before, cancelled)
+        elif (completed or cancelled) and s.out.exists():
             saved = read_info(s.out)
             steps_run = int(read_training_state(state_path(s.out))["step"])
             result = _finetune_card(s, int(saved.training.get("steps", step)), steps_run, steps, before,
@@ -579,8 +598,9 @@ def _noise_left(residual_sigma: float | None, val: list[_NoisyVal]) -> float | N
     return residual_sigma / sigma if sigma > 0 else None
 
 
-def _finetune_noisy(s: _Setup) -> ProgressGen[FinetuneResult]:
-    """Self-supervised fine-tuning (Neighbor2Neighbor + PD + anchor) with a resumable state file."""
+def _finetune_noisy(s: _Setup, ranks: distributed.Ranks) -> ProgressGen[FinetuneResult]:
+    """Self-supervised fine-tuning (Neighbor2Neighbor + PD + anchor) with a resumable state file; under
+    torchrun each rank takes its share of every step's patches and the gradients are averaged."""
     cfg, device = s.cfg, s.device
     yield Progress(0, 0, "loading the base model and the validation images", {"mode": "noisy"})
     random.seed(cfg.seed)
@@ -604,6 +624,8 @@ def _finetune_noisy(s: _Setup) -> ProgressGen[FinetuneResult]:
     thumbs = {"noisy": _thumb(val[0].crop), "before": before_thumb} if val else {}
     noise_left = _noise_left(before_sigma, val)
     if noise_left is not None and noise_left < NOTHING_TO_LEARN and not cfg.force and s.resume_state is None:
+        if not ranks.is_main:
+            return _rank_result(s, 0, before, False)
         yield Progress(0, 0, f"the base already removes this noise (its output keeps {noise_left:.0%} of it): "
                              "keeping it unchanged", {"mode": "noisy", "noise_left": noise_left, "thumbnails": thumbs})
         save_checkpoint(s.out, base, noise=s.base.info.noise, description=cfg.description,
@@ -612,8 +634,10 @@ def _finetune_noisy(s: _Setup) -> ProgressGen[FinetuneResult]:
                                   "base": str(s.base_path), "wall_time_s": 0.0})
         return _finetune_card(s, 0, 0, 0, before, before, False,
                               {"residual_sigma_before": before_sigma, "noise_left": noise_left, "kept_base": True})
-    steps = s.steps or _plan_steps(cfg, net, base, device, net.in_channels, per_input)
+    steps = s.steps or _agreed_steps(_plan_steps(cfg, net, base, device, net.in_channels, per_input), ranks, device)
     tcfg = _train_config(s, steps)
+    if not ranks.is_main:
+        val = []  # rank 0 validates for all
     params, opt = adam_for(net, tcfg.lr, cfg.freeze_encoder)
     sampler = PatchSampler(s.train_files, patch, net.in_channels, seed=cfg.seed, cache_mb=cfg.cache_mb)
     sampler.cache = _SigmaCache(net.in_channels, cfg.cache_mb)
@@ -646,6 +670,8 @@ def _finetune_noisy(s: _Setup) -> ProgressGen[FinetuneResult]:
         return elapsed_before + time.time() - t0
 
     def save_state() -> None:
+        if not ranks.is_main:
+            return
         write_torch_file({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "best": best,
                     "history": history, "elapsed": elapsed(), "sampler": sampler.state(), "gen": gen.get_state(),
                     "torch_rng": torch.get_rng_state(), "py_rng": random.getstate(), "config": asdict(tcfg),
@@ -661,11 +687,12 @@ def _finetune_noisy(s: _Setup) -> ProgressGen[FinetuneResult]:
     net.train()
     try:
         while step < steps:
-            if s.minutes is not None and elapsed() > s.minutes * 60:
+            (now_elapsed,) = distributed.agree([elapsed()], ranks, device)  # one schedule and stop on every rank
+            if s.minutes is not None and now_elapsed > s.minutes * 60:
                 break
             for g in opt.param_groups:
-                g["lr"] = lr_at(step, tcfg, elapsed())
-            noisy, sigma = _noisy_batch(sampler, batch)
+                g["lr"] = lr_at(step, tcfg, now_elapsed)
+            noisy, sigma = distributed.share(_noisy_batch(sampler, batch), ranks)
             noisy = noisy.to(device)
             if device.type == "cpu":
                 noisy = noisy.contiguous(memory_format=torch.channels_last)
@@ -675,12 +702,15 @@ def _finetune_noisy(s: _Setup) -> ProgressGen[FinetuneResult]:
                                              distill=cfg.distill)
             opt.zero_grad(set_to_none=True)
             scaler.scale(parts.total).backward()
+            distributed.average_gradients(params, ranks)
             scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             scaler.step(opt)
             scaler.update()
             step += 1
-            running.append(float(parts.total.detach()))
+            running.append(distributed.mean(float(parts.total.detach()), ranks, device))
+            if not ranks.is_main:
+                continue
             data: dict[str, Any] = {"anchor_loss": float(parts.anchor.detach()),
                                     "distill_loss": float(parts.distill.detach()),
                                     "reconstruction_loss": float(parts.reconstruction.detach())}
@@ -713,12 +743,14 @@ def _finetune_noisy(s: _Setup) -> ProgressGen[FinetuneResult]:
         raise
     finally:
         save_state()
-        if not s.out.exists():
+        if not ranks.is_main:
+            result = _rank_result(s, step, before, cancelled)
+        elif not s.out.exists():
             score, residual, _ = _score_noisy(net, val, cfg.pd, per_input, device) if val else (None, None, None)
             last_score = {"score": score, "residual": residual} if val else {}
             best = score if score is not None else best
             save_best(score, residual)
-        if completed or cancelled:
+        if ranks.is_main and (completed or cancelled):
             saved = read_info(s.out)
             after = saved.metrics.get("val_n2n_score")
             extra = {"residual_sigma_before": before_sigma, "noise_left": noise_left}

@@ -29,12 +29,3 @@ def test_each_rank_takes_its_contiguous_share_and_uneven_batches_are_refused() -
     with pytest.raises(DenoiserError, match="multiple of 3"):
         distributed.start(Ranks(0, 3, 0), torch.device("cpu"), batch=16)
     assert distributed.agree([1.5], Ranks(), torch.device("cpu")) == [1.5]
-
-
-def test_finetune_refuses_to_run_once_per_rank(monkeypatch, tmp_path) -> None:
-    from denoiser.finetune import FinetuneConfig, finetune
-
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("RANK", "0")
-    with pytest.raises(DenoiserError, match="one process, not under torchrun"):
-        next(finetune(FinetuneConfig([str(tmp_path)], base="photo", out="x")))
