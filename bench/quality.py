@@ -27,6 +27,9 @@ from PIL import Image as PILImage
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(1, str(REPO / "bench"))
+
+from raw_table import raw_markdown, raw_table  # noqa: E402
 
 from denoiser.checkpoint import LoadedModel, load_model  # noqa: E402
 from denoiser.estimate import estimate_sigma  # noqa: E402
@@ -434,6 +437,8 @@ def markdown(res: dict, labels: dict[str, str] = VARIANT_LABELS) -> str:
         lines += finishing_markdown(res["finishing"])
     if res.get("jpeg"):
         lines += jpeg_markdown(res["jpeg"])
+    if res.get("raw"):
+        lines += raw_markdown(res["raw"])
     return "\n".join(lines) + "\n"
 
 
@@ -450,6 +455,9 @@ def main() -> None:
     ap.add_argument("--no-fidelity", action="store_true", help="leave out the fidelity table (clean photos in)")
     ap.add_argument("--no-finishing", action="store_true", help="leave out the finishing-controls table and sheet")
     ap.add_argument("--no-jpeg", action="store_true", help="leave out the JPEG-artifacts table")
+    ap.add_argument("--no-raw", action="store_true", help="leave out the camera-RAW table (needs rawpy)")
+    ap.add_argument("--raw-model", default="raw", help="the raw model of the camera-RAW table")
+    ap.add_argument("--raw-limit", type=int, default=8, help="images of the camera-RAW table (default 8)")
     ap.add_argument("--jpeg-limit", type=int, default=8, help="images per set of the JPEG table (default 8)")
     ap.add_argument("--finish-sheet", type=Path, default=None,
                     help="where the finishing crop sheet goes (default: finish_sheet.png in --out)")
@@ -494,6 +502,9 @@ def main() -> None:
     if not args.no_jpeg:
         res["jpeg"] = jpeg_table({"photo (ours)": load_model(args.photo_model)},
                                  min(args.limit or args.jpeg_limit, args.jpeg_limit))
+    if not args.no_raw:
+        res["raw"] = raw_table(DATA, load_model(args.raw_model), load_model(args.photo_model),
+                               min(args.limit or args.raw_limit, args.raw_limit))
     res["seconds"] = round(time.time() - start, 1)
     res = json.loads(json.dumps(res))  # σ keys as strings, as in a stored file
     if stored is not None:

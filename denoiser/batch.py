@@ -20,9 +20,13 @@ import numpy as np
 from denoiser.blend import Blend, apply_blend
 from denoiser.checkpoint import LoadedModel, load_model, read_info, resolve_model
 from denoiser.data import find_images
+from denoiser.device import resolve_device
 from denoiser.errors import DenoiserError, OutputExistsError
 from denoiser.imageio import (
+    FORMAT_BIT_DEPTHS,
+    RAW_EXTENSIONS,
     SUPPORTED_EXTENSIONS,
+    Image,
     check_write_options,
     load_image,
     native_pixels,
@@ -31,8 +35,9 @@ from denoiser.imageio import (
 )
 from denoiser.inference import check_tile, denoise_array, unit_float
 from denoiser.progress import Progress, ProgressGen
+from denoiser.raw import denoise_mosaic, develop, dng_bytes, is_raw_model, read_raw, write_dng
 
-FORMAT_EXTENSIONS = {"png": ".png", "tiff": ".tif", "jpeg": ".jpg", "webp": ".webp", "bmp": ".bmp"}
+FORMAT_EXTENSIONS = {"png": ".png", "tiff": ".tif", "jpeg": ".jpg", "webp": ".webp", "bmp": ".bmp", "dng": ".dng"}
 
 
 @dataclass
@@ -41,6 +46,7 @@ class BatchOptions:
 
     output: Path
     model: str = "default"
+    raw_model: str = "raw"  # the 4-plane model that denoises camera RAW files in the raw domain
     sigma: float | None = None  # None = estimate per image
     strength: float = 1.0
     luma_strength: float = 1.0  # share of the luminance change kept (grain), see denoiser.blend
@@ -57,7 +63,7 @@ class BatchOptions:
     clip_to_input: bool = True  # a float image's result stays within the input's range (at least 0–1)
     recursive: bool = False
     suffix: str = ""
-    format: str = "same"  # same|png|tiff|jpeg|webp
+    format: str = "same"  # same|png|tiff|jpeg|webp|bmp|dng (same: a camera RAW becomes a DNG)
     bit_depth: int | None = None  # None = keep the input's where the format allows
     quality: int = 95
     overwrite: bool = False
@@ -100,10 +106,8 @@ class BatchSummary:
 def _out_name(src: Path, fmt: str, suffix: str) -> str:
     if fmt == "same":
         ext = src.suffix if src.suffix.lower() not in (".jpeg",) else ".jpg"
-        try:
-            output_format_for(src)
-        except ValueError:  # RAW and other read-only formats are written as 16-bit TIFF
-            ext = ".tif"
+        if src.suffix.lower() in RAW_EXTENSIONS:  # a camera RAW comes back as a DNG raw editors open
+            ext = ".dng"
     else:
         ext = FORMAT_EXTENSIONS[fmt]
     return f"{src.stem}{suffix}{ext}"
@@ -116,8 +120,10 @@ def check_options(opts: BatchOptions) -> None:
     check_suffix(opts.suffix)
     check_tile(opts.tile)
     blend_of(opts)
-    same = opts.format == "same"  # then each file's own format, checked before that file is denoised
+    same = opts.format in ("same", "dng")  # then each file's own format, checked before that file is denoised
     check_write_options(None if same else opts.format, None if same else opts.bit_depth, opts.quality)
+    if opts.format == "dng" and opts.bit_depth not in (None, 16):
+        raise ValueError("a DNG keeps the camera's raw values: leave the bit depth unset")
     read_info(resolve_model(opts.model, 3))
 
 
@@ -243,6 +249,14 @@ def denoise_file(src: Path, dst: Path | None, problem: str, opts: BatchOptions, 
             result.status, result.reason = "skipped", "output exists (use overwrite to replace it)"
         else:
             try:
+                if src.suffix.lower() in RAW_EXTENSIONS:
+                    result.sigma = yield from denoise_raw_file(src, dst, opts, index, models)
+                    result.status, result.reason = "done", ""
+                    result.seconds = time.perf_counter() - start
+                    return result
+                if opts.format == "dng":
+                    raise DenoiserError("DNG output is for camera RAW inputs (a DNG holds a sensor mosaic); "
+                                        "choose another --format for this file")
                 out_fmt = opts.format if opts.format != "same" else output_format_for(dst)
                 check_write_options(out_fmt, opts.bit_depth, opts.quality)
                 img = load_image(src)
@@ -266,3 +280,44 @@ def denoise_file(src: Path, dst: Path | None, problem: str, opts: BatchOptions, 
                 result.status, result.reason = "failed", str(exc)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _loaded(name: str, models: dict[Path, LoadedModel], channels: int) -> LoadedModel:
+    path = resolve_model(name, channels)
+    if path not in models:
+        models[path] = load_model(path)
+    return models[path]
+
+
+def denoise_raw_file(src: Path, dst: Path, opts: BatchOptions, index: int,
+                     models: dict[Path, LoadedModel]) -> ProgressGen[float]:
+    """A camera RAW denoised in the raw domain by the raw model, written as a DNG (format same or dng) or
+    developed to the chosen format (16 bits where it holds them), finished there as `opts` say; returns
+    the noise σ at mid-grey that the mosaic's estimate read."""
+    blend = blend_of(opts, index)
+    fmt = opts.format
+    if fmt == "same":  # the output's name decides: photo.nef → photo.dng, or `-o photo.tif` for a develop
+        fmt = "dng" if dst.suffix.lower() == ".dng" else output_format_for(dst)
+    if fmt == "dng" and dst.suffix.lower() != ".dng":
+        raise DenoiserError(f"a DNG must be named .dng, not '{dst.name}'")
+    if fmt == "dng" and (blend.luma != 1.0 or blend.chroma != 1.0 or blend.detail > 0 or blend.grain > 0):
+        raise DenoiserError("luminance/colour strength, detail and grain act on a developed image, not on a "
+                            "DNG's mosaic: use --format tiff for RAW files, or leave them at their defaults")
+    loaded = _loaded(opts.raw_model, models, 4)
+    if not is_raw_model(loaded.net):
+        raise DenoiserError(f"'{opts.raw_model}' is not a raw model (it takes {loaded.net.in_channels}-channel "
+                            "images; a raw model takes the 4 Bayer planes): choose one with --raw-model")
+    mosaic = read_raw(src)
+    strength = opts.strength if fmt == "dng" else 1.0  # a developed output blends after developing, as images do
+    res = yield from denoise_mosaic(mosaic, loaded.net, sigma=opts.sigma, device=resolve_device(opts.device),
+                                    strength=strength)
+    if fmt == "dng":
+        write_dng(res.mosaic, dst, overwrite=opts.overwrite)
+        return res.sigma
+    noisy = develop(dng_bytes(mosaic)).astype(np.float32) / 65535.0  # both through one develop, so they align
+    clean = develop(dng_bytes(res.mosaic)).astype(np.float32) / 65535.0
+    data = apply_blend(noisy, clean, blend)
+    depth = opts.bit_depth or (16 if 16 in FORMAT_BIT_DEPTHS[fmt] else 8)
+    image = Image(data=data, alpha=None, bit_depth=16, exif=None, icc_profile=None, format="raw", path=src)
+    save_image(image, dst, format=fmt, bit_depth=depth, quality=opts.quality, overwrite=opts.overwrite)
+    return res.sigma

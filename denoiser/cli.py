@@ -137,6 +137,10 @@ def _check_output_name(inputs: Sequence[str], output: str) -> None:
     out = Path(output)
     if len(inputs) != 1 or not Path(inputs[0]).is_file() or output.endswith(("/", os.sep)) or out.exists():
         return
+    from denoiser.imageio import RAW_EXTENSIONS
+
+    if out.suffix.lower() == ".dng" and Path(inputs[0]).suffix.lower() in RAW_EXTENSIONS:
+        return  # a camera RAW denoised to a DNG
     if out.suffix and not out.suffix[1:].isdigit():
         try:
             output_format_for(out)
@@ -153,6 +157,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     opts = BatchOptions(
         output=Path(args.output),
         model=args.model,
+        raw_model=args.raw_model,
         sigma=args.sigma,
         strength=args.strength,
         luma_strength=args.luma_strength,
@@ -579,6 +584,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="output folder (or file, for one input file)")
     d.add_argument("--sigma", type=_sigma_arg, default=None, metavar="auto|N", help="noise level 0–255, or auto (default: auto)")
     d.add_argument("--model", default="default", help="bundled/user model name or checkpoint path (default: photo)")
+    d.add_argument("--raw-model", default="raw", metavar="MODEL",
+                   help="the 4-plane model that denoises camera RAW files in the raw domain (default: raw)")
     d.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     d.add_argument("--tile", type=_tile, default=None,
                    help="tile edge in pixels, at least 128 (default: from free memory)")
@@ -606,7 +613,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "to it, at least 0–1)")
     d.add_argument("--recursive", action="store_true", help="descend into sub-folders (the output mirrors the tree)")
     d.add_argument("--suffix", default="", help="appended to output file names, e.g. _denoised")
-    d.add_argument("--format", default="same", choices=["same", "png", "tiff", "jpeg", "webp"])
+    d.add_argument("--format", default="same", choices=["same", "png", "tiff", "jpeg", "webp", "dng"],
+                   help="output format; same keeps each file's own, and a camera RAW (.cr2, .nef, .arw, .dng, …) "
+                        "is denoised in the raw domain and written as a DNG; tiff (or png) writes a RAW's "
+                        "denoised develop at 16 bits")
     d.add_argument("--bit-depth", type=int, choices=[8, 16, 32], default=None, help="default: same as the input")
     d.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
     d.add_argument("--overwrite", action="store_true", help="replace outputs that exist (inputs are never replaced)")
@@ -674,7 +684,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--arch-config", default=None, help='JSON, e.g. \'{"channels": [32, 64, 128, 256]}\'')
     t.add_argument("--config", default=None, help="JSON file with an arch_config")
     t.add_argument("--channels", type=int, choices=[1, 3], default=3)
-    t.add_argument("--noise", default="gaussian", choices=list(NOISE_MODELS))
+    t.add_argument("--noise", default="gaussian", choices=[*NOISE_MODELS, "raw"],
+                   help="noise of the training inputs; raw: the clean images are unprocessed to a Bayer mosaic, "
+                        "shot + read noise (--level-range) is added there and a 4-plane raw model trains, as "
+                        "`denoise` uses for camera RAW files")
     t.add_argument("--sigma-range", type=_pair, default=(0.0, 75.0))
     t.add_argument("--sigma-power", type=_positive(float), default=1.0, metavar="P",
                    help="σ = LO + (HI − LO)·uᵖ with u uniform: 1 samples σ uniformly (default), 2 puts 45 %% of "

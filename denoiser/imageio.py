@@ -199,7 +199,8 @@ def output_format_for(path: str | Path) -> str:
     fmt = _EXTENSION_FORMATS.get(ext)
     if fmt is None:
         if ext in RAW_EXTENSIONS:
-            raise ValueError(f"cannot write RAW files ('{ext}'); save as .tif or .png to keep 16 bits")
+            raise ValueError(f"cannot write RAW files ('{ext}') from an image; save as .tif or .png to keep 16 bits "
+                             "(a camera RAW input is written as .dng)")
         known = ", ".join(sorted(_EXTENSION_FORMATS))
         raise ValueError(f"unknown image file extension '{ext or '(none)'}' (use one of {known})")
     return fmt
@@ -464,10 +465,15 @@ def _load(p: Path, ext: str) -> Image:
 
 
 def _load_raw(p: Path) -> Image:
+    """A camera RAW's develop. A Bayer file is developed from the DNG the raw denoise would write of it, so
+    the original and a raw-denoised result are developed alike and compare pixel for pixel."""
+    from denoiser.raw import develop, dng_bytes, read_raw
+
     with rawpy.imread(str(p)) as raw:
         s = raw.sizes
         _check_size(p, s.width, s.height)
-        rgb = raw.postprocess(output_bps=16, use_camera_wb=True, output_color=rawpy.ColorSpace.sRGB)
+        bayer = np.asarray(raw.raw_pattern).shape == (2, 2)
+    rgb = develop(dng_bytes(read_raw(p)) if bayer else p)
     data = rgb.astype(np.float32)
     data /= 65535.0
     return Image(data=data, alpha=None, bit_depth=16, exif=None, icc_profile=None, format="raw")

@@ -60,6 +60,7 @@ from denoiser.noise import (
     sharpen_noise,
 )
 from denoiser.progress import Progress, ProgressGen
+from denoiser.raw import raw_training_pair
 
 
 @dataclass
@@ -247,6 +248,12 @@ def validation_pairs(files: list[Path], cfg: TrainConfig,
     """Fixed (clean, noisy, σ) validation crops, seeded so every validation sees the same noise; crops
     of the held-out real scenes join them when the run trains on real pairs."""
     pairs = []
+    if cfg.noise.name == "raw":
+        level = cfg.noise.val_sigma / 100.0
+        for i, crop in enumerate(validation_crops(files, 3)):
+            clean, noisy, sigma = raw_training_pair(crop, (level, level), 0.0, torch.Generator().manual_seed(1000 + i))
+            pairs.append((clean, noisy, sigma))
+        return pairs
     noise = NoiseConfig(**{**asdict(cfg.noise), "clip_prob": 0.0, "clean_prob": 0.0})
     if noise.name == "gaussian":
         noise.sigma_range = (noise.val_sigma, noise.val_sigma)
@@ -271,11 +278,16 @@ def run_padded(net: DenoiserNet, x: torch.Tensor, sigma: torch.Tensor) -> torch.
     if not ph and not pw:
         return net(x, sigma)
     mode = "reflect" if ph < h and pw < w else "replicate"
+    if sigma.dim() == 4:  # a per-pixel noise map is padded with the image
+        sigma = F.pad(sigma, (0, pw, 0, ph), mode="replicate")
     return net(F.pad(x, (0, pw, 0, ph), mode=mode), sigma)[..., :h, :w]
 
 
-def validate(net: DenoiserNet, pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], device: torch.device) -> float:
-    """Mean PSNR (dB) of the model's 8-bit output on the validation pairs."""
+def validate(net: DenoiserNet, pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], device: torch.device,
+             levels: int = 255) -> float:
+    """Mean PSNR (dB) of the model's output on the validation pairs, rounded to `levels` (8 bits as a
+    saved photo is; a raw model's linear planes are kept at 16 bits, where 8-bit rounding would swamp
+    the shadows)."""
     if not pairs:
         return float("nan")
     was = net.training
@@ -283,9 +295,9 @@ def validate(net: DenoiserNet, pairs: list[tuple[torch.Tensor, torch.Tensor, tor
     scores = []
     for clean, noisy, sigma in pairs:
         out = run_padded(net, noisy.to(device), sigma.to(device)).float().cpu()
-        out = (out.clamp(0, 1) * 255).round()
-        mse = torch.mean((out - clean * 255) ** 2).item()
-        scores.append(10 * math.log10(255**2 / max(mse, 1e-10)))
+        out = (out.clamp(0, 1) * levels).round()
+        mse = torch.mean((out - clean * levels) ** 2).item()
+        scores.append(10 * math.log10(levels**2 / max(mse, 1e-10)))
     net.train(was)
     return float(np.mean(scores))
 
@@ -327,6 +339,9 @@ class StepBatches(torch.utils.data.Dataset):
         clean = self.sampler.sample(self.cfg.batch - self.n_real, rng)
         seed = int(rng.integers(2**62))
         clean = expose(clean, self.cfg.noise, rng)
+        if self.cfg.noise.name == "raw":  # clean sRGB patches unprocessed to raw planes, noise added there
+            gen = torch.Generator().manual_seed(seed)
+            return raw_training_pair(clean, self.cfg.noise.level_range, self.cfg.noise.clean_prob, gen)
         if self.noise_later:
             return clean, torch.tensor(seed)
         noisy, sigma = make_noisy(clean, self.cfg.noise, torch.Generator().manual_seed(seed))
@@ -400,6 +415,16 @@ def adam_for(net: DenoiserNet, lr: float, freeze_encoder: bool) -> tuple[list[to
     return params, torch.optim.Adam(params, lr=lr)
 
 
+def model_channels(cfg: TrainConfig) -> int:
+    """Channels of the model's input: the packed R, G, G, B planes for raw noise, else the data's."""
+    return 4 if cfg.noise.name == "raw" else cfg.channels
+
+
+def validation_levels(cfg: TrainConfig) -> int:
+    """The rounding `validate` scores at: 16 bits for a raw model's linear planes, else 8 bits."""
+    return 65535 if cfg.noise.name == "raw" else 255
+
+
 def build_model(cfg: TrainConfig) -> DenoiserNet:
     """A fresh model of the configured arch, or the base checkpoint's model when fine-tuning."""
     if cfg.base:
@@ -407,7 +432,7 @@ def build_model(cfg: TrainConfig) -> DenoiserNet:
         if isinstance(net, UNet) and net.in_channels == 3 and cfg.channels == 1:
             net = unet_to_gray(net)
         return net
-    arch_config = {"in_channels": cfg.channels, **cfg.arch_config}
+    arch_config = {"in_channels": model_channels(cfg), **cfg.arch_config}
     return build_arch(cfg.arch, **arch_config)
 
 
@@ -440,6 +465,8 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
         raise DenoiserError(f"minutes must be positive, got {cfg.minutes} (a run of no time saves an untrained model)")
     if cfg.steps <= 0:
         raise DenoiserError(f"steps must be positive, got {cfg.steps}")
+    if cfg.noise.name == "raw" and (cfg.channels != 3 or cfg.real_data):
+        raise DenoiserError("raw noise is made from colour images (channels=3), without real pairs (they are developed sRGB)")
     check_output_writable(cfg.out)
     ranks = distributed.from_environment()
     device = distributed.start(ranks, resolve_device(cfg.device), cfg.batch)
@@ -453,8 +480,8 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
     train_files, val_files = split_train_val(files, cfg.val_fraction, cfg.seed)
     real_train, real_val = split_pairs(find_pairs(cfg.real_data)) if cfg.real_data else ([], [])
     net = build_model(cfg).to(device)
-    if cfg.channels != net.in_channels:
-        raise DenoiserError(f"the model takes {net.in_channels} channels but channels={cfg.channels}")
+    if model_channels(cfg) != net.in_channels:
+        raise DenoiserError(f"the model takes {net.in_channels} channels but the data gives {model_channels(cfg)}")
     net = net.to(memory_format=torch.channels_last)
     params, opt = adam_for(net, cfg.lr, cfg.freeze_encoder)
     batches = StepBatches(train_files, cfg, noise_later=noise_on_device(cfg, device), real=real_train)
@@ -516,7 +543,7 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
     def validate_and_keep() -> tuple[float, bool]:
         """Validate now and record it; save the checkpoint when it is the best so far (then True)."""
         nonlocal best
-        val = validate(net, pairs, device)
+        val = validate(net, pairs, device, validation_levels(cfg))
         recent = running[-cfg.val_every:]
         history.append([step, round(float(np.mean(recent)), 6) if recent else None, round(val, 3)])
         improved = not (val <= best)
@@ -594,7 +621,7 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
         if ranks.is_main:
             save_state()
             if not pairs or not out.exists():
-                save_best(validate(net, pairs, device) if pairs else float("nan"))
+                save_best(validate(net, pairs, device, validation_levels(cfg)) if pairs else float("nan"))
         distributed.stop(ranks)
     return out
 

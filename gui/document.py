@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,7 @@ class Document:
     noise_label: str = ""
     raw_result: np.ndarray | None = None  # the model's output, before the strength blend
     result_is_preview: bool = False
+    raw_mosaic: Any = None  # a camera RAW denoised in the raw domain: its denoised mosaic (saved as a DNG)
     blend: Blend = field(default_factory=Blend)  # how the result is finished: strengths, detail, grain
     _blend: tuple[Blend, np.ndarray] | None = field(default=None, repr=False)
     _levels: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)  # (result, its noise map)
@@ -53,8 +55,19 @@ class Document:
     def set_result(self, raw: np.ndarray | None, preview: bool = False) -> None:
         """The model's output for `source` (None clears it); `preview` marks a partly denoised one."""
         self.raw_result = raw
+        self.raw_mosaic = None
         self.result_is_preview = preview and raw is not None
         self._blend = None
+
+    def set_raw_result(self, developed: np.ndarray, mosaic: Any) -> None:
+        """A raw-domain result: its develop (what the views show) and the denoised mosaic (for DNG)."""
+        self.set_result(developed)
+        self.raw_mosaic = mosaic
+
+    @property
+    def is_camera_raw(self) -> bool:
+        """A camera RAW file opened as it is (its develop), with no noise added."""
+        return self.image.format == "raw" and self.image.path is not None and self.noisy is None
 
     def set_blend(self, blend: Blend) -> None:
         """How the result is blended with the input and finished (applied when the result is next read)."""

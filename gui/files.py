@@ -20,7 +20,8 @@ SAVE_FILTERS: dict[str, str] = {
     "webp": "WebP image (*.webp)",
     "bmp": "BMP image (*.bmp)",
 }
-DEFAULT_EXTENSIONS = {"png": ".png", "tiff": ".tif", "jpeg": ".jpg", "webp": ".webp", "bmp": ".bmp"}
+DNG_FILTER = "DNG raw, for your raw editor (*.dng)"  # offered when a camera RAW was denoised in the raw domain
+DEFAULT_EXTENSIONS = {"png": ".png", "tiff": ".tif", "jpeg": ".jpg", "webp": ".webp", "bmp": ".bmp", "dng": ".dng"}
 
 
 def open_filter() -> str:
@@ -34,14 +35,21 @@ def filter_for_format(fmt: str) -> str:
     return SAVE_FILTERS.get(fmt, SAVE_FILTERS["png"])
 
 
+def save_filters(raw: bool = False) -> dict[str, str]:
+    """Save filters by format; `raw` adds DNG (a camera RAW denoised in the raw domain)."""
+    return {"dng": DNG_FILTER, **SAVE_FILTERS} if raw else dict(SAVE_FILTERS)
+
+
 def with_extension(path: str, chosen_filter: str) -> Path:
     """Add the chosen filter's extension when the name has none the engine can write."""
     p = Path(path)
+    if chosen_filter == DNG_FILTER and p.suffix.lower() == ".dng":
+        return p
     try:
         output_format_for(p)
         return p
     except ValueError:
-        fmt = next((f for f, text in SAVE_FILTERS.items() if text == chosen_filter), "png")
+        fmt = next((f for f, text in save_filters(raw=True).items() if text == chosen_filter), "png")
         return p.with_name(p.name + DEFAULT_EXTENSIONS[fmt])
 
 
@@ -100,17 +108,19 @@ def ask_open_path(parent: QWidget | None, start: str) -> Path | None:
     return Path(path) if path else None
 
 
-def ask_save_path(parent: QWidget | None, title: str, start: Path, fmt: str) -> Path | None:
-    """Save dialog whose filter picks the format; it adds the extension and confirms overwriting."""
+def ask_save_path(parent: QWidget | None, title: str, start: Path, fmt: str, raw: bool = False) -> Path | None:
+    """Save dialog whose filter picks the format; it adds the extension and confirms overwriting. With `raw`
+    DNG is offered too."""
+    filters = save_filters(raw)
     dialog = QFileDialog(parent, title, str(start))
     dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
     dialog.setFileMode(QFileDialog.FileMode.AnyFile)
-    dialog.setNameFilters(list(SAVE_FILTERS.values()))
-    dialog.selectNameFilter(filter_for_format(fmt))
+    dialog.setNameFilters(list(filters.values()))
+    dialog.selectNameFilter(filters.get(fmt, SAVE_FILTERS["png"]))
     dialog.setDefaultSuffix(DEFAULT_EXTENSIONS.get(fmt, ".png").lstrip("."))
 
     def filter_chosen(text: str) -> None:
-        chosen = next((f for f, t in SAVE_FILTERS.items() if t == text), "png")
+        chosen = next((f for f, t in filters.items() if t == text), "png")
         dialog.setDefaultSuffix(DEFAULT_EXTENSIONS[chosen].lstrip("."))
 
     dialog.filterSelected.connect(filter_chosen)

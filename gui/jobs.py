@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from denoiser.checkpoint import LoadedModel, load_checkpoint
+from denoiser.device import resolve_device
+from denoiser.errors import ImageReadError
 from denoiser.estimate import estimate_sigma
 from denoiser.imageio import Image, load_image, save_image
 from denoiser.inference import DenoiseResult, denoise_array
 from denoiser.metrics import psnr, ssim
 from denoiser.noise import add_noise
 from denoiser.progress import Progress, ProgressGen
+from denoiser.raw import RawMosaic, RawResult, denoise_mosaic, develop, dng_bytes, read_raw, write_dng
 
 PREVIEW_MARGIN = 32
 ESTIMATE_CROP = 1024
@@ -82,6 +86,53 @@ def paste_region(base: np.ndarray, preview: PreviewResult) -> np.ndarray:
     x, y, w, h = preview.region
     out[y : y + h, x : x + w] = preview.pixels
     return out
+
+
+@dataclass
+class RawDenoised:
+    """A camera RAW denoised in the raw domain: the denoised mosaic and its develop (what the views show)."""
+
+    raw: RawResult
+    developed: np.ndarray
+    seconds: float
+
+
+def raw_denoise_work(path: Path, model_path: Path, model_source: str, sigma: float | None, device: str,
+                     fallback: Callable[[], ProgressGen[DenoiseResult]]) -> ProgressGen[RawDenoised | DenoiseResult]:
+    """Read the file's Bayer mosaic, denoise it with the raw model and develop the result as the original
+    was developed when it opened (through the same DNG), so the two compare pixel for pixel. A sensor
+    that is not Bayer (X-Trans, Foveon) has no raw model: its develop is denoised by `fallback` instead."""
+    import time
+
+    start = time.perf_counter()
+    yield Progress(0, 0, "reading the raw mosaic")
+    try:
+        mosaic = read_raw(path)
+    except ImageReadError as exc:
+        if "only Bayer sensors" not in str(exc):
+            raise
+        return (yield from fallback())
+    yield Progress(0, 0, "loading the raw model")
+    model = cached_model(model_path, model_source)
+    res = yield from denoise_mosaic(mosaic, model.net, sigma=sigma, device=resolve_device(device))
+    yield Progress(0, 0, "developing")
+    developed = develop(dng_bytes(res.mosaic)).astype(np.float32) / 65535.0
+    return RawDenoised(res, developed, time.perf_counter() - start)
+
+
+def at_strength(original: RawMosaic, denoised: RawMosaic, strength: float) -> RawMosaic:
+    """The denoised mosaic blended with the original at `strength` (1 = fully denoised)."""
+    if strength >= 1.0:
+        return denoised
+    a, b = original.normalised(), denoised.normalised()
+    return denoised.with_normalised(a + strength * (b - a))
+
+
+def save_dng_work(source: Path, denoised: RawMosaic, strength: float, path: Path) -> ProgressGen[Path]:
+    """Write the raw-denoised mosaic (at `strength`) as a DNG, atomically."""
+    yield Progress(0, 0, f"writing {Path(path).name}")
+    mosaic = at_strength(read_raw(source), denoised, strength) if strength < 1.0 else denoised
+    return write_dng(mosaic, path, overwrite=True)
 
 
 def save_work(image: Image, data: np.ndarray, path: Path, bit_depth: int | None, quality: int) -> ProgressGen[Path]:

@@ -48,6 +48,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(QIcon(str(icon_path("app.png"))))
         self.setAcceptDrops(True)
         self.doc: Document | None = None
+        self.raw_models: list[ModelInfo] = []
         self.view_a, self.view_b = "", ""
         self._qimages: dict[str, QImage] = {}
         self.tasks = TaskController(self)
@@ -160,7 +161,9 @@ class MainWindow(QMainWindow):
 
     def refresh_models(self, selected: str | None = None) -> None:
         """Scan bundled and user models into the model combo."""
-        models = list_models()
+        everything = list_models()
+        models = [m for m in everything if m.in_channels != 4]  # images' models; raw models denoise RAW files
+        self.raw_models = [m for m in everything if m.in_channels == 4]
         keep = selected or self.denoise_panel.model_name() or DEFAULT_MODEL
         self.denoise_panel.set_models(models, keep)
         if not models:
@@ -427,10 +430,24 @@ class MainWindow(QMainWindow):
         source = doc.source
         work = partial(jobs.denoise_work, source, info.path, info.source, panel.sigma(), panel.tile(), panel.device(),
                        panel.ensemble())
+        raw_model = self.raw_model()
+        if doc.is_camera_raw and raw_model is not None:  # the mosaic itself, in the raw domain
+            work = partial(jobs.raw_denoise_work, doc.image.path, raw_model.path, raw_model.source, panel.sigma(),
+                           panel.device(), work)
         self._run("Denoising", work, lambda res: self._denoised(doc, source, res), "Denoising failed")
 
-    def _denoised(self, doc: Document, source: np.ndarray, res: DenoiseResult) -> None:
+    def raw_model(self) -> ModelInfo | None:
+        """The model that denoises camera RAW files in the raw domain: `raw`, else the first raw model."""
+        return next((m for m in self.raw_models if m.name == "raw"), self.raw_models[0] if self.raw_models else None)
+
+    def _denoised(self, doc: Document, source: np.ndarray, res: DenoiseResult | jobs.RawDenoised) -> None:
         if doc is not self.doc or doc.source is not source:
+            return
+        if isinstance(res, jobs.RawDenoised):
+            doc.set_raw_result(res.developed, res.raw.mosaic)
+            text = (f"Denoised the raw mosaic in {res.seconds:.2f} s with '{self.raw_model().name}' · noise σ "
+                    f"{res.raw.sigma:.1f} at mid-grey (estimated from the mosaic) · save as DNG for your raw editor")
+            self._result_changed(text)
             return
         doc.set_result(res.image)
         how = "estimated" if res.sigma_estimated else "manual"
@@ -506,22 +523,25 @@ class MainWindow(QMainWindow):
         if doc.result_is_preview:
             show_warning(self, "Save result", "Only a region was denoised. Denoise the whole image before saving.")
             return
-        self._save_with_dialogs(doc.result(), "_denoised", "Save result")
+        self._save_with_dialogs(doc.result(), "_denoised", "Save result", raw=doc.raw_mosaic is not None)
 
     def save_noisy(self) -> None:
         """File › Save noisy image."""
         if self.doc is not None and self.doc.noisy is not None:
             self._save_with_dialogs(self.doc.noisy, "_noisy", "Save noisy image")
 
-    def _save_with_dialogs(self, data: np.ndarray, suffix: str, title: str) -> None:
+    def _save_with_dialogs(self, data: np.ndarray, suffix: str, title: str, raw: bool = False) -> None:
         doc = self.doc
-        fmt = files.default_save_format(doc.image.path, doc.image.bit_depth)
+        fmt = "dng" if raw else files.default_save_format(doc.image.path, doc.image.bit_depth)
         stem = doc.image.path.stem if doc.image.path is not None else "pasted"
         folder = Path(settings.read("files/save_dir", "", str) or (doc.image.path.parent if doc.image.path else "."))
-        path = files.ask_save_path(self, title, folder / f"{stem}{suffix}{files.DEFAULT_EXTENSIONS[fmt]}", fmt)
+        path = files.ask_save_path(self, title, folder / f"{stem}{suffix}{files.DEFAULT_EXTENSIONS[fmt]}", fmt, raw)
         if path is None:
             return
         if self._refuse_original(path):
+            return
+        if raw and path.suffix.lower() == ".dng":
+            self.save_dng(path)
             return
         options = SaveOptionsDialog.ask(output_format_for(path), doc.image.bit_depth,
                                         settings.read("files/quality", 95, int), self)
@@ -535,6 +555,22 @@ class MainWindow(QMainWindow):
             self.status.showMessage("Refused to overwrite the original", 8000)
             return True
         return False
+
+    def save_dng(self, path: Path) -> None:
+        """Write the raw-denoised mosaic as a DNG at the panel's strength, in the background. The luminance and
+        colour strengths, detail and grain act on a develop: a DNG cannot carry them, so it is refused."""
+        doc = self.doc
+        if doc is None or doc.raw_mosaic is None or self._refuse_original(Path(path)):
+            return
+        b = self.denoise_panel.blend()  # as the panel shows it now, even before the re-blend timer fires
+        if b.luma != 1.0 or b.chroma != 1.0 or b.detail > 0 or b.grain > 0:
+            show_warning(self, "Save DNG", "Luminance and colour strength, detail and grain act on the developed "
+                                           "image; a DNG holds the sensor mosaic. Set them back (Strength alone "
+                                           "applies to a DNG) or save a TIFF.")
+            return
+        settings.write("files/save_dir", str(Path(path).parent))
+        work = partial(jobs.save_dng_work, doc.image.path, doc.raw_mosaic, b.strength, Path(path))
+        self._run("Saving", work, lambda p: self.status.showMessage(f"Saved {p}", 8000), "Cannot save")
 
     def save_to(self, path: Path, data: np.ndarray, options: SaveOptions) -> None:
         """Write `data` with the original's metadata, in the background."""
@@ -573,7 +609,7 @@ class MainWindow(QMainWindow):
         """Tools › Autoencoder lab: the Lab window (non-modal) on the current image and model."""
         if self.lab_window is None or not self.lab_window.isVisible():
             doc = self.doc
-            self.lab_window = LabWindow(list_models(), doc.image.data if doc is not None else None,
+            self.lab_window = LabWindow([m for m in list_models() if m.in_channels != 4], doc.image.data if doc is not None else None,
                                         doc.name if doc is not None else "", self, pool=self.tasks.pool,
                                         model=self.denoise_panel.model_name())
         self.lab_window.show()

@@ -90,7 +90,32 @@ def main() -> None:
     win.compare.set_mode("side_by_side")
     win.acts.residual.setChecked(True)
     shot("residual")
+    win.acts.residual.setChecked(False)
+    camera_raw(win, pump, idle, shot, tmp)
     win.close()
+
+
+def camera_raw(win, pump: Callable, idle: Callable, shot: Callable, tmp: Path) -> None:
+    """The sample photo unprocessed to a noisy Bayer mosaic and saved as a DNG, opened, denoised by the raw
+    model on the mosaic, in the split view."""
+    import numpy as np
+
+    from denoiser.imageio import HAVE_RAW, load_image
+    from denoiser.raw import mosaic_from_image, write_dng
+    from denoiser.resources import sample_image_path
+
+    if not HAVE_RAW:
+        return
+    rgb = load_image(sample_image_path()).data[..., :3]
+    path = write_dng(mosaic_from_image(np.clip(rgb, 0, 1), shot=0.006, read=3e-4, seed=1), tmp / "sample_ISO6400.dng")
+    win.open_path(path)
+    pump(lambda: win.doc is not None and win.doc.image.path == path and idle())
+    win.denoise()
+    pump(lambda: win.doc.raw_mosaic is not None and idle())
+    pump(idle, 60)
+    win.compare.set_mode("split")
+    win.compare.split.set_divider(0.5)
+    shot("raw_split")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,8 @@ from gui.dialogs.job_dialog import JobDialog, add_unique, format_eta, list_items
 from gui.messages import show_warning
 from gui.widgets.denoise_panel import model_tooltip, quality_combo
 
-FORMATS = {"same": "Same as input", "png": "PNG", "tiff": "TIFF", "jpeg": "JPEG", "webp": "WebP"}
+FORMATS = {"same": "Same as input (camera RAW → DNG)", "png": "PNG", "tiff": "TIFF", "jpeg": "JPEG", "webp": "WebP",
+           "dng": "DNG (camera RAW only)"}
 STATUS_COLOURS = {"done": QColor(46, 160, 67), "skipped": QColor(150, 150, 150), "failed": QColor(215, 58, 73)}
 COL_FILE, COL_STATUS, COL_DETAIL = range(3)
 

@@ -29,9 +29,9 @@ def run_quality(out, *args: str) -> dict:
 
 def test_ensemble_cells_merge_into_earlier_results(tmp_path):
     shared_data("test", "Set12")
-    first = run_quality(tmp_path, "--sets", "Set12", "--variants", "given", "--no-finishing", "--no-jpeg")
+    first = run_quality(tmp_path, "--sets", "Set12", "--variants", "given", "--no-finishing", "--no-jpeg", "--no-raw")
     assert list(first["synthetic"]) == ["given"] and "real" not in first and "finishing" not in first
-    merged = run_quality(tmp_path, "--sets", "Set12", "--variants", "ensemble", "--merge", "--no-finishing", "--no-jpeg")
+    merged = run_quality(tmp_path, "--sets", "Set12", "--variants", "ensemble", "--merge", "--no-finishing", "--no-jpeg", "--no-raw")
     given, ens = merged["synthetic"]["given"]["Set12"], merged["synthetic"]["ensemble"]["Set12"]
     assert given == first["synthetic"]["given"]["Set12"]
     for sigma in ("15", "25", "50"):
@@ -72,7 +72,7 @@ def test_real_table_puts_photo_and_its_ensemble_first(quality):
 
 def test_finishing_table_measures_each_control_and_draws_its_sheet(tmp_path):
     shared_data("test", "Kodak24")
-    res = run_quality(tmp_path, "--sets", "", "--variants", "", "--no-fidelity", "--no-jpeg")
+    res = run_quality(tmp_path, "--sets", "", "--variants", "", "--no-fidelity", "--no-jpeg", "--no-raw")
     fin = res["finishing"]
     kodak = fin["Kodak24 σ25"]
     assert kodak["images"] == 1 and set(kodak) - {"images"} == {"as denoised", "detail 0.5", "detail 1", "grain 0.3",
@@ -98,3 +98,19 @@ def test_jpeg_table_scores_the_decode_and_each_model(quality, monkeypatch, model
     assert rows["q40 + σ15"]["decoded"] < rows["q40"]["decoded"] and set(rows["q10"]) == {"decoded", "tiny"}
     md = "\n".join(quality.jpeg_markdown(table))
     assert "| Kodak24 (1) | q10 + σ15 |" in md
+
+
+def test_raw_table_scores_the_develop_of_each_method():
+    pytest.importorskip("rawpy")
+    shared_data("test", "Kodak24")
+    sys.path.insert(0, str(REPO / "bench"))
+    from raw_table import raw_markdown, raw_table
+
+    from denoiser.checkpoint import load_model
+
+    table = raw_table(REPO.parent / "shared" / "data", load_model("raw"), load_model("photo"), limit=1)
+    assert table["images"] == 1 and list(table["rows"]) == ["level 0.5", "level 0.75", "level 1"]
+    high = table["rows"]["level 1"]  # very high ISO: the bundled raw model cleans the mosaic
+    assert high["raw (ours)"] > high["noisy develop"] + 3 and high["raw (ours)"] > high["photo on the develop (ours)"]
+    assert table["rows"]["level 1"]["noisy develop"] < table["rows"]["level 0.5"]["noisy develop"]
+    assert "| level 0.75 |" in "\n".join(raw_markdown(table))

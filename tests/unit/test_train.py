@@ -7,6 +7,7 @@ from PIL import Image as PILImage
 
 from denoiser.checkpoint import read_info
 from denoiser.data import PatchSampler, find_images, split_train_val
+from denoiser.errors import DenoiserError
 from denoiser.losses import LossConfig
 from denoiser.progress import drain
 from denoiser.train import (
@@ -229,3 +230,18 @@ def test_a_run_that_cannot_train_or_save_is_refused_before_the_first_step(folder
     with pytest.raises(DenoiserError, match="cannot write"):
         next(train(TrainConfig(**base, out=str(blocker / "m.pt"))))
     assert not built and blocker.read_text() == "in the way" and not (tmp_path / "m.pt").exists()
+
+
+def test_raw_noise_trains_a_four_plane_model_on_unprocessed_patches(folder, tmp_path):
+    cfg = TrainConfig(data=[str(folder)], out=str(tmp_path / "raw.pt"), arch_config={"channels": [8, 16]},
+                      noise=NoiseConfig(name="raw", level_range=(0.3, 0.9), val_sigma=50), patch=32, batch=4,
+                      steps=6, val_every=3, lr=1e-3, warmup=0)
+    clean, noisy, sigma = StepBatches(find_images([folder]), cfg)[0]
+    assert clean.shape == noisy.shape == (4, 4, 16, 16) and sigma.shape == (4, 1, 16, 16)
+    out = drain(train(cfg))
+    info = read_info(out)
+    assert info.in_channels == 4 and info.noise["name"] == "raw"
+    vals = [h[2] for h in info.metrics["history"]]
+    assert len(vals) == 2 and all(v > 10 for v in vals)  # scored at 16 bits on the linear planes
+    with pytest.raises(DenoiserError, match="without real pairs"):
+        drain(train(TrainConfig(**{**cfg.__dict__, "real_data": [str(folder)], "out": str(tmp_path / "r.pt")})))
