@@ -216,6 +216,8 @@ class MainWindow(QMainWindow):
         self.noise_panel.add_button.setEnabled(a.add_noise.isEnabled())
         self.noise_panel.remove_button.setEnabled(a.remove_noise.isEnabled())
         self.denoise_panel.set_actions_enabled(doc is not None and not busy)
+        raw_model = self.raw_model() if doc is not None and doc.is_camera_raw else None
+        self.denoise_panel.set_raw_model(raw_model.name if raw_model is not None else None)
 
     # --- opening ------------------------------------------------------------------------------------
     def open_dialog(self) -> None:

@@ -82,6 +82,9 @@ class DenoisePanel(QGroupBox):
         self.auto_sigma.setChecked(True)
         self.auto_sigma.setToolTip("Estimate the noise level from the image")
         self.sigma_slider = slider(0, MAX_SIGMA, 25, "Noise level σ given to the model (0–255 scale)")
+        self.raw_label = QLabel()
+        self.raw_label.setWordWrap(True)
+        self.raw_label.setVisible(False)
         self.sigma_label = QLabel()
         self.sigma_label.setMinimumWidth(120)
         self.sigma_label.setWordWrap(True)
@@ -142,6 +145,7 @@ class DenoisePanel(QGroupBox):
 
         form = QFormLayout()
         form.addRow("Model", self.model_combo)
+        form.addRow("", self.raw_label)
         form.addRow("Noise level", sigma_row)
         form.addRow("", self.sigma_label)
         form.addRow("Strength", strength_row)
@@ -201,6 +205,14 @@ class DenoisePanel(QGroupBox):
         self.auto_sigma.setChecked(sigma is None)
         if sigma is not None:
             self.sigma_slider.setValue(round(sigma))
+
+    def set_raw_model(self, name: str | None) -> None:
+        """Say which model a camera RAW gets (it runs on the mosaic, not the model chosen for images);
+        None: the current image is not a camera RAW."""
+        self.raw_label.setVisible(name is not None)
+        self.model_combo.setEnabled(name is None)
+        if name is not None:
+            self.raw_label.setText(f"Camera RAW: '{name}' denoises the sensor mosaic")
 
     def set_estimated_sigma(self, sigma: float | None) -> None:
         """Show the estimated σ of the current input (None: unknown)."""

@@ -42,6 +42,19 @@ def test_a_raw_opens_as_its_develop_and_the_raw_model_is_not_offered_for_images(
     np.testing.assert_allclose(doc.image.data, developed, atol=1e-6)
     names = [m.name for m in raw_window.denoise_panel.models]
     assert "raw" not in names and raw_window.raw_model().name == "raw"
+    panel = raw_window.denoise_panel
+    assert not panel.raw_label.isHidden() and "'raw'" in panel.raw_label.text()
+    assert not panel.model_combo.isEnabled()  # the image model does not apply to a mosaic
+
+
+def test_an_ordinary_image_after_a_raw_gets_the_model_choice_back(qtbot, raw_window, tmp_path: Path) -> None:
+    from PIL import Image
+
+    png = tmp_path / "plain.png"
+    Image.fromarray((pattern(64, 64) * 255).astype(np.uint8)).save(png)
+    open_image(qtbot, raw_window, png)
+    panel = raw_window.denoise_panel
+    assert panel.raw_label.isHidden() and panel.model_combo.isEnabled()
 
 
 def test_denoise_runs_on_the_mosaic_and_save_writes_a_dng(qtbot, raw_window, tmp_path: Path, monkeypatch) -> None:
