@@ -55,16 +55,19 @@ class RawMosaic:
     model: str = ""
     datetime: str = ""
 
+    def _black_map(self) -> np.ndarray:
+        """The per-quad black levels laid over the whole mosaic."""
+        h, w = self.cfa.shape
+        return np.tile(self.black, (h // 2 + 1, w // 2 + 1))[:h, :w].astype(np.float32)
+
     def normalised(self) -> np.ndarray:
         """Black-subtracted, white-scaled signal (0 black, 1 saturation; noise may dip below 0)."""
-        black = np.tile(self.black, (self.cfa.shape[0] // 2 + 1, self.cfa.shape[1] // 2 + 1))
-        black = black[: self.cfa.shape[0], : self.cfa.shape[1]].astype(np.float32)
+        black = self._black_map()
         return (self.cfa.astype(np.float32) - black) / np.maximum(np.float32(self.white) - black, 1.0)
 
     def with_normalised(self, signal: np.ndarray) -> RawMosaic:
         """The same mosaic holding `signal` (as from `normalised`), rounded back to raw values."""
-        black = np.tile(self.black, (self.cfa.shape[0] // 2 + 1, self.cfa.shape[1] // 2 + 1))
-        black = black[: self.cfa.shape[0], : self.cfa.shape[1]].astype(np.float32)
+        black = self._black_map()
         values = signal * np.maximum(np.float32(self.white) - black, 1.0) + black
         return replace(self, cfa=np.clip(np.round(values), 0, self.white).astype(np.uint16))
 
@@ -368,6 +371,15 @@ def denoise_mosaic(mosaic: RawMosaic, net: DenoiserNet, *, sigma: float | None =
     result = np.where(saturated, planes, np.minimum(result, 1.0))
     denoised = unpack(result, mosaic.pattern, signal)
     return RawResult(mosaic.with_normalised(denoised), shot, read)
+
+
+def at_strength(original: RawMosaic, denoised: RawMosaic, strength: float) -> RawMosaic:
+    """The denoised mosaic blended with the original at `strength` (1 = fully denoised), as
+    `denoise_mosaic(strength=)` blends, for a strength chosen after the denoise."""
+    if strength >= 1.0:
+        return denoised
+    a, b = original.normalised(), denoised.normalised()
+    return denoised.with_normalised(a + strength * (b - a))
 
 
 def develop(source: str | Path | bytes) -> np.ndarray:

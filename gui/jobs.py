@@ -18,7 +18,16 @@ from denoiser.inference import DenoiseResult, denoise_array
 from denoiser.metrics import psnr, ssim
 from denoiser.noise import add_noise
 from denoiser.progress import Progress, ProgressGen
-from denoiser.raw import RawMosaic, RawResult, denoise_mosaic, develop, dng_bytes, read_raw, write_dng
+from denoiser.raw import (
+    RawMosaic,
+    RawResult,
+    at_strength,
+    denoise_mosaic,
+    develop,
+    dng_bytes,
+    read_raw,
+    write_dng,
+)
 
 PREVIEW_MARGIN = 32
 ESTIMATE_CROP = 1024
@@ -118,14 +127,6 @@ def raw_denoise_work(path: Path, model_path: Path, model_source: str, sigma: flo
     yield Progress(0, 0, "developing")
     developed = develop(dng_bytes(res.mosaic)).astype(np.float32) / 65535.0
     return RawDenoised(res, developed, time.perf_counter() - start)
-
-
-def at_strength(original: RawMosaic, denoised: RawMosaic, strength: float) -> RawMosaic:
-    """The denoised mosaic blended with the original at `strength` (1 = fully denoised)."""
-    if strength >= 1.0:
-        return denoised
-    a, b = original.normalised(), denoised.normalised()
-    return denoised.with_normalised(a + strength * (b - a))
 
 
 def save_dng_work(source: Path, denoised: RawMosaic, strength: float, path: Path) -> ProgressGen[Path]:

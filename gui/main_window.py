@@ -39,6 +39,11 @@ STRENGTH_DELAY_MS = 30
 PANEL_WIDTH = 330
 
 
+def split_models(models: list[ModelInfo]) -> tuple[list[ModelInfo], list[ModelInfo]]:
+    """The images' models and the 4-plane raw models (which denoise camera RAW mosaics only)."""
+    return [m for m in models if m.in_channels != 4], [m for m in models if m.in_channels == 4]
+
+
 class MainWindow(QMainWindow):
     """Open → (add noise) → denoise → compare → save; every long step runs as a cancellable task."""
 
@@ -161,9 +166,7 @@ class MainWindow(QMainWindow):
 
     def refresh_models(self, selected: str | None = None) -> None:
         """Scan bundled and user models into the model combo."""
-        everything = list_models()
-        models = [m for m in everything if m.in_channels != 4]  # images' models; raw models denoise RAW files
-        self.raw_models = [m for m in everything if m.in_channels == 4]
+        models, self.raw_models = split_models(list_models())
         keep = selected or self.denoise_panel.model_name() or DEFAULT_MODEL
         self.denoise_panel.set_models(models, keep)
         if not models:
@@ -611,7 +614,7 @@ class MainWindow(QMainWindow):
         """Tools › Autoencoder lab: the Lab window (non-modal) on the current image and model."""
         if self.lab_window is None or not self.lab_window.isVisible():
             doc = self.doc
-            self.lab_window = LabWindow([m for m in list_models() if m.in_channels != 4], doc.image.data if doc is not None else None,
+            self.lab_window = LabWindow(split_models(list_models())[0], doc.image.data if doc is not None else None,
                                         doc.name if doc is not None else "", self, pool=self.tasks.pool,
                                         model=self.denoise_panel.model_name())
         self.lab_window.show()

@@ -13,6 +13,7 @@ from denoiser.progress import drain
 from denoiser.raw import (
     SOFTWARE,
     RawMosaic,
+    at_strength,
     denoise_mosaic,
     develop,
     estimate_raw_noise,
@@ -153,3 +154,12 @@ def test_odd_sized_mosaics_and_one_quad_denoise():
                     white=1023)
     with pytest.raises(DenoiserError, match="smaller than one 2×2 Bayer quad"):
         drain(denoise_mosaic(one, net))
+
+
+def test_at_strength_blends_the_mosaics_between_the_original_and_the_denoised() -> None:
+    noisy = mosaic_from_image(smooth_image(), shot=0.002, read=1e-4, seed=5)
+    clean = mosaic_from_image(smooth_image())
+    assert at_strength(noisy, clean, 1.0) is clean
+    assert np.array_equal(at_strength(noisy, clean, 0.0).cfa, noisy.cfa)
+    half = at_strength(noisy, clean, 0.5).normalised()
+    np.testing.assert_allclose(half, (noisy.normalised() + clean.normalised()) / 2, atol=1.0 / clean.white)
