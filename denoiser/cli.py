@@ -516,7 +516,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} already exists: choose another -o, --resume {state_path(out)}, or --overwrite")
     cfg = FinetuneConfig(
         data=args.folders, base=args.base, out=args.output, mode=args.mode, steps=args.steps, minutes=args.minutes,
-        val_fraction=args.val_fraction, freeze_encoder=args.freeze_encoder, device=args.device, resume=args.resume,
+        val_fraction=args.val_fraction, freeze_encoder=args.freeze_encoder, device=args.device, precision=args.precision, resume=args.resume,
         noise=args.noise, sigma_range=args.sigma_range, lr=args.lr, patch=args.patch, batch=args.batch,
         seed=args.seed, pd=args.pd, anchor=args.anchor, distill=args.distill, force=args.force, overwrite=args.overwrite, threads=args.threads,
         description=args.description,
@@ -769,6 +769,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--val-fraction", type=float, default=0.1, help="share of the photos kept for validation (default 0.1)")
     f.add_argument("--freeze-encoder", action="store_true", help="train the decoder only")
     f.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    f.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="auto: mixed precision on CUDA and on CPUs with native bf16, else fp32")
     f.add_argument("--resume", default=None, metavar="STATE", help="the *.state.pt of an earlier, stopped run")
     f.add_argument("--noise", default=None, choices=list(NOISE_MODELS), help="clean mode: noise model (default: the base's)")
     f.add_argument("--sigma-range", type=_pair, default=None, metavar="LO,HI", help="clean mode: gaussian σ range (default: the base's)")

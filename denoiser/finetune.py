@@ -61,6 +61,7 @@ from denoiser.train import (
     read_training_state,
     state_path,
     train,
+    training_precision,
     validate,
     validation_pairs,
 )
@@ -97,6 +98,7 @@ class FinetuneConfig:
     val_fraction: float = 0.1
     freeze_encoder: bool = False
     device: str = "auto"
+    precision: str = "auto"  # as `TrainConfig.precision`: mixed on CUDA and on CPUs with native bf16, else fp32
     resume: str | None = None
     noise: str | None = None  # clean mode: noise model (default: the base model's)
     sigma_range: tuple[float, float] | None = None  # clean mode, gaussian σ range (default: the base's)
@@ -368,7 +370,7 @@ def _train_config(s: _Setup, steps: int) -> TrainConfig:
         data=[str(d) for d in cfg.data], out=str(s.out), arch=info.arch, arch_config=dict(info.arch_config),
         channels=info.in_channels, noise=base_noise_config(info.noise, cfg.noise, cfg.sigma_range), loss=loss,
         patch=cfg.setting("patch"), batch=cfg.setting("batch"), steps=steps, lr=lr, min_lr=lr / 10,
-        warmup=max(1, min(100, steps // 10)), device=cfg.device, seed=cfg.seed, val_fraction=cfg.val_fraction,
+        warmup=max(1, min(100, steps // 10)), device=cfg.device, precision=cfg.precision, seed=cfg.seed, val_fraction=cfg.val_fraction,
         val_every=val_every, checkpoint_every=max(1, min(250, val_every)), log_every=max(1, min(10, steps // 20)),
         minutes=s.minutes, base=str(s.base_path), freeze_encoder=cfg.freeze_encoder, resume=cfg.resume,
         threads=cfg.threads, cache_mb=cfg.cache_mb, description=cfg.description,
@@ -655,8 +657,7 @@ def _finetune_noisy(s: _Setup, ranks: distributed.Ranks) -> ProgressGen[Finetune
         torch.set_rng_state(st["torch_rng"])
         random.setstate(st["py_rng"])
         last_score = st.get("last_score", {})
-    use_amp = device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    use_amp, amp_dtype = training_precision(cfg.precision, device)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     info = {"data": [str(d) for d in cfg.data], "train_images": len(s.train_files), "val_images": len(s.val_files),
             "device": str(device), "config": asdict(tcfg), "base": str(s.base_path)}

@@ -84,7 +84,7 @@ def test_finetune_on_two_processes_matches_one_and_rank_0_alone_reports(photos, 
 
     base = make_tiny_model(tmp_path / "base.pt")
     flags = ["--base", str(base), "--steps", "4", "--patch", "32", "--batch", "4", "--threads", "1",
-             "--device", "cpu", "--seed", "3", "--val-fraction", "0.34", "--lr", "1e-3"]
+             "--device", "cpu", "--precision", "fp32", "--seed", "3", "--val-fraction", "0.34", "--lr", "1e-3"]
     one, two = tmp_path / "one.pt", tmp_path / "two.pt"
     finetune(str(photos), "-o", str(one), *flags)
     res = finetune(str(photos), "-o", str(two), *flags, processes=2)
