@@ -149,7 +149,9 @@ def main() -> None:
                   f"time {tr.get('wall_time_s', 0) / 60:.0f} min (that stage alone; earlier stages in the note below)",
                   f"- validation PSNR: {m.info.metrics.get('val_psnr', float('nan')):.2f} dB "
                   f"({val_noise}, held-out crops)",
-                  f"- reproduce: `{recipe['command'].replace('STEPS', str(steps))}`",
+                  f"- reproduce: `{recipe['command'].replace('STEPS', str(steps))}`; the stage as stored in the "
+                  f"checkpoint: [`configs/{name}.toml`](../../configs/{name}.toml) (`denoiser train --config "
+                  f"configs/{name}.toml`)",
                   f"- {recipe['note']}", ""]
         if quality:
             syn = quality["synthetic"].get("given", {})

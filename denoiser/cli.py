@@ -369,50 +369,58 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# train's options that are not `TrainConfig` fields of the same name: their place in the config
+_TRAIN_KEYS = {"noise": "noise.name", "jpeg_range": "noise.jpeg_quality", "loss": "loss.reconstruction",
+               **{n: f"noise.{n}" for n in (
+                   "sigma_range", "sigma_power", "level_range", "clip_prob", "jpeg_prob", "sigma_map", "val_sigma",
+                   "clean_prob", "exposure_prob", "exposure_range", "blur_prob", "blur_range", "white_prob",
+                   "white_range", "sharpen_prob", "sharpen_range", "chroma_nr_prob", "chroma_nr_range",
+                   "develop_prob", "develop_range", "wb_prob", "wb_range")},
+               **{n: f"loss.{n}" for n in ("robustness_lambda", "sparsity_beta", "sparsity_rho")}}
+
+
+def _train_config(args: argparse.Namespace) -> Any:
+    """The run's TrainConfig: the command line's options over --config's recipe over the defaults."""
+    from denoiser.losses import LossConfig
+    from denoiser.recipe import merge_recipe, read_recipe
+    from denoiser.train import NoiseConfig, TrainConfig
+
+    noise = NoiseConfig(name=args.noise, jpeg_quality=args.jpeg_range, **{
+        k: getattr(args, k) for k, v in _TRAIN_KEYS.items() if v.startswith("noise.") and k not in ("noise", "jpeg_range")})
+    loss = LossConfig(args.loss, args.robustness_lambda, args.sparsity_beta, args.sparsity_rho)
+    flags = TrainConfig(
+        data=args.data or [], out=args.out or "", real_data=args.real_data, real_share=args.real_share,
+        arch=args.arch, arch_config=_parse_json_object(args.arch_config, "--arch-config") if args.arch_config else {},
+        channels=args.channels, noise=noise, loss=loss, patch=args.patch, batch=args.batch, steps=args.steps,
+        lr=args.lr, device=args.device, precision=args.precision, seed=args.seed, val_fraction=args.val_fraction,
+        val_every=args.val_every, checkpoint_every=args.checkpoint_every, warmup=args.warmup, minutes=args.minutes,
+        base=args.base, resume=args.resume, threads=args.threads, workers=args.workers, description=args.description,
+    ).to_dict()
+    given = {_TRAIN_KEYS.get(d, d) for d in getattr(args, "given", set(vars(args)))}
+    given |= {f"arch_config.{k}" for k in flags["arch_config"]}
+    try:
+        recipe = read_recipe(args.config) if args.config else {}
+        cfg = TrainConfig.from_dict({**merge_recipe(recipe, flags, given), "resume": args.resume})
+    except DenoiserError as exc:
+        raise UsageError(f"--config {args.config}: {exc}" if args.config else str(exc)) from None
+    if not cfg.real_data:
+        cfg.real_share = 0.0
+    for name in ("data", "out"):
+        if not getattr(cfg, name):
+            raise UsageError(f"--{name} is needed (on the command line or as `{name}` in --config)")
+    _check_train_arch(cfg)
+    return cfg
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from denoiser.distributed import from_environment
-    from denoiser.losses import LossConfig
-    from denoiser.train import NoiseConfig, TrainConfig, state_path, train
+    from denoiser.train import state_path, train
 
-    arch_config = _train_arch_config(args)
-    if not args.resume and not args.overwrite and (Path(args.out).exists() or state_path(args.out).exists()):
-        raise UsageError(f"{args.out} already exists: choose another --out, --resume {state_path(args.out)}, "
+    cfg = _train_config(args)
+    if not cfg.resume and not args.overwrite and (Path(cfg.out).exists() or state_path(cfg.out).exists()):
+        raise UsageError(f"{cfg.out} already exists: choose another --out, --resume {state_path(cfg.out)}, "
                          "or --overwrite")
-    noise = NoiseConfig(
-        name=args.noise,
-        sigma_range=args.sigma_range,
-        sigma_power=args.sigma_power,
-        level_range=args.level_range,
-        clip_prob=args.clip_prob,
-        jpeg_prob=args.jpeg_prob,
-        jpeg_quality=args.jpeg_range,
-        sigma_map=args.sigma_map,
-        val_sigma=args.val_sigma,
-        clean_prob=args.clean_prob,
-        exposure_prob=args.exposure_prob,
-        exposure_range=args.exposure_range,
-        blur_prob=args.blur_prob,
-        blur_range=args.blur_range,
-        white_prob=args.white_prob,
-        white_range=args.white_range,
-        sharpen_prob=args.sharpen_prob,
-        sharpen_range=args.sharpen_range,
-        chroma_nr_prob=args.chroma_nr_prob,
-        chroma_nr_range=args.chroma_nr_range,
-        develop_prob=args.develop_prob,
-        develop_range=args.develop_range,
-        wb_prob=args.wb_prob,
-        wb_range=args.wb_range,
-    )
-    loss = LossConfig(args.loss, args.robustness_lambda, args.sparsity_beta, args.sparsity_rho)
-    cfg = TrainConfig(
-        data=args.data, out=args.out, real_data=args.real_data, real_share=args.real_share if args.real_data else 0.0,
-        arch=args.arch, arch_config=arch_config, channels=args.channels,
-        noise=noise, loss=loss, patch=args.patch, batch=args.batch, steps=args.steps, lr=args.lr,
-        device=args.device, precision=args.precision, seed=args.seed, val_fraction=args.val_fraction, val_every=args.val_every,
-        checkpoint_every=args.checkpoint_every, warmup=args.warmup, minutes=args.minutes, base=args.base, resume=args.resume,
-        threads=args.threads, workers=args.workers, description=args.description,
-    )
+
     def show(ev: Progress) -> None:
         d = ev.data
         print(f"{ev.message}  {d.get('images_per_s', 0):.1f} img/s  ETA {d.get('eta_s', 0) / 60:.1f} min",
@@ -423,7 +431,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = drain(train(cfg), show)
     except KeyboardInterrupt:
         if main_rank:
-            print(f"stopped; best checkpoint kept at {args.out}, resume with --resume {state_path(args.out)}",
+            print(f"stopped; best checkpoint kept at {cfg.out}, resume with --resume {state_path(cfg.out)}",
                   file=sys.stderr)
         return EXIT_FAILED
     if main_rank:
@@ -431,40 +439,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _train_arch_config(args: argparse.Namespace) -> dict[str, Any]:
-    """--arch-config over --config's arch_config, checked by building the network once (usage errors)."""
+def _parse_json_object(text: str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"{what} must be a JSON object")
+    return value
+
+
+def _check_train_arch(cfg: Any) -> None:
+    """Build the network once so a wrong architecture, option or patch size is a usage error, not a crash."""
     from denoiser.archs import build_arch
     from denoiser.checkpoint import read_info
 
-    def parse(text: str, what: str) -> dict[str, Any]:
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{what} is not valid JSON: {exc}") from None
-        if not isinstance(value, dict):
-            raise UsageError(f"{what} must be a JSON object")
-        return value
-
-    arch_config = parse(args.arch_config, "--arch-config") if args.arch_config else {}
-    if args.config:
-        try:
-            text = Path(args.config).read_text()
-        except OSError as exc:
-            raise UsageError(f"cannot read --config {args.config}: {exc.strerror or exc}") from None
-        arch_config = {**parse(text, f"--config {args.config}").get("arch_config", {}), **arch_config}
     try:
-        net = build_arch(args.arch, **{"in_channels": args.channels, **arch_config})
+        net = build_arch(cfg.arch, **{"in_channels": cfg.channels, **cfg.arch_config})
     except (ValueError, TypeError) as exc:
-        raise UsageError(f"cannot build --arch {args.arch} with {arch_config or 'its defaults'}: {exc}") from None
-    if args.base:  # the run trains the base's network, so its size multiple is the one that counts
+        raise UsageError(f"cannot build --arch {cfg.arch} with {cfg.arch_config or 'its defaults'}: {exc}") from None
+    if cfg.base:  # the run trains the base's network, so its size multiple is the one that counts
         try:
-            info = read_info(args.base)
+            info = read_info(cfg.base)
             net = build_arch(info.arch, **info.arch_config)
         except (DenoiserError, ValueError, TypeError) as exc:
-            raise UsageError(f"--base {args.base}: {exc}") from None
-    if args.patch % max(1, net.size_multiple):
-        raise UsageError(f"--patch must be a multiple of {net.size_multiple} for this architecture, not {args.patch}")
-    return arch_config
+            raise UsageError(f"--base {cfg.base}: {exc}") from None
+    if cfg.patch % max(1, net.size_multiple):
+        raise UsageError(f"--patch must be a multiple of {net.size_multiple} for this architecture, not {cfg.patch}")
 
 
 _share = _float_in(0.0, 1.0, "expected a number from 0 to 1, not '{text}'",
@@ -677,12 +678,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_models)
 
     t = sub.add_parser("train", help="train a model", description="Train a denoiser on patches of the images in DIRs.")
-    t.add_argument("--data", nargs="+", required=True, metavar="DIR")
-    t.add_argument("--out", required=True, metavar="PATH", help="checkpoint to write (the best by validation PSNR)")
+    t.add_argument("--data", nargs="+", default=None, metavar="DIR", help="folders of clean training images")
+    t.add_argument("--out", default=None, metavar="PATH", help="checkpoint to write (the best by validation PSNR)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing --out (and its state file)")
     t.add_argument("--arch", default="unet")
     t.add_argument("--arch-config", default=None, help='JSON, e.g. \'{"channels": [32, 64, 128, 256]}\'')
-    t.add_argument("--config", default=None, help="JSON file with an arch_config")
+    t.add_argument("--config", default=None, metavar="RECIPE",
+                   help="a .toml (or .json) recipe holding the whole training config (configs/*.toml are the "
+                        "bundled models' recipes); options given here override its values")
     t.add_argument("--channels", type=int, choices=[1, 3], default=3)
     t.add_argument("--noise", default="gaussian", choices=[*NOISE_MODELS, "raw"],
                    help="noise of the training inputs; raw: the clean images are unprocessed to a Bayer mosaic, "
@@ -807,6 +810,19 @@ def _show_warning(message: Warning | str, category: type[Warning], *_args: Any, 
     print(f"denoiser: warning: {message}", file=sys.stderr)
 
 
+def _given_options(argv: Sequence[str] | None) -> set[str]:
+    """The option names (argparse dests) the command line set, so a --config recipe fills in the others."""
+    quiet = build_parser()
+    stack: list[argparse.ArgumentParser] = [quiet]
+    while stack:
+        p = stack.pop()
+        for action in p._actions:
+            action.default = argparse.SUPPRESS
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend(action.choices.values())
+    return set(vars(quiet.parse_args(argv)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `denoiser` console script."""
     parser = build_parser()
@@ -817,6 +833,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
+    args.given = _given_options(argv)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with warnings.catch_warnings():

@@ -57,6 +57,7 @@ from denoiser.train import (
     TrainConfig,
     adam_for,
     check_output_writable,
+    check_resume_config,
     lr_at,
     read_training_state,
     state_path,
@@ -366,11 +367,13 @@ def _train_config(s: _Setup, steps: int) -> TrainConfig:
     loss = LossConfig(reconstruction=base_cfg.get("loss", {}).get("reconstruction", "l1"))
     lr = float(cfg.setting("lr"))
     val_every = max(1, math.ceil(steps / 10))
+    stored = s.resume_state.get("config", {}) if s.resume_state else {}
+    warmup = int(stored.get("warmup", max(1, min(100, steps // 10))))  # more steps on resume keep the schedule's start
     return TrainConfig(
         data=[str(d) for d in cfg.data], out=str(s.out), arch=info.arch, arch_config=dict(info.arch_config),
         channels=info.in_channels, noise=base_noise_config(info.noise, cfg.noise, cfg.sigma_range), loss=loss,
         patch=cfg.setting("patch"), batch=cfg.setting("batch"), steps=steps, lr=lr, min_lr=lr / 10,
-        warmup=max(1, min(100, steps // 10)), device=cfg.device, precision=cfg.precision, seed=cfg.seed, val_fraction=cfg.val_fraction,
+        warmup=warmup, device=cfg.device, precision=cfg.precision, seed=cfg.seed, val_fraction=cfg.val_fraction,
         val_every=val_every, checkpoint_every=max(1, min(250, val_every)), log_every=max(1, min(10, steps // 20)),
         minutes=s.minutes, base=str(s.base_path), freeze_encoder=cfg.freeze_encoder, resume=cfg.resume,
         threads=cfg.threads, cache_mb=cfg.cache_mb, description=cfg.description,
@@ -648,6 +651,7 @@ def _finetune_noisy(s: _Setup, ranks: distributed.Ranks) -> ProgressGen[Finetune
     last_score: dict[str, float] = {}
     if s.resume_state is not None:
         st = s.resume_state
+        check_resume_config(st.get("config"), tcfg)
         net.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         step, best, history = st["step"], st["best"], st["history"]
@@ -660,7 +664,7 @@ def _finetune_noisy(s: _Setup, ranks: distributed.Ranks) -> ProgressGen[Finetune
     use_amp, amp_dtype = training_precision(cfg.precision, device)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     info = {"data": [str(d) for d in cfg.data], "train_images": len(s.train_files), "val_images": len(s.val_files),
-            "device": str(device), "config": asdict(tcfg), "base": str(s.base_path)}
+            "device": str(device), "config": tcfg.to_dict(), "base": str(s.base_path)}
     t0 = time.time()
     last_log = (t0, step)
     yield Progress(step, steps, f"base model: {SCORE_NAMES['noisy']} {before:.2f} dB" if before is not None else "training",
@@ -675,7 +679,7 @@ def _finetune_noisy(s: _Setup, ranks: distributed.Ranks) -> ProgressGen[Finetune
             return
         write_torch_file({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "best": best,
                     "history": history, "elapsed": elapsed(), "sampler": sampler.state(), "gen": gen.get_state(),
-                    "torch_rng": torch.get_rng_state(), "py_rng": random.getstate(), "config": asdict(tcfg),
+                    "torch_rng": torch.get_rng_state(), "py_rng": random.getstate(), "config": tcfg.to_dict(),
                     "finetune": {"mode": "noisy"}, "last_score": last_score}, state_path(s.out))
 
     def save_best(score: float | None, residual: float | None) -> None:

@@ -9,9 +9,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+
+from denoiser.config_dict import config_from_dict
 
 
 def l2_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -85,3 +89,8 @@ class LossConfig:
     robustness_lambda: float = 0.0  # 0 = off; else the term is weighted by 1/λ
     sparsity_beta: float = 0.0  # 0 = off
     sparsity_rho: float = 0.05
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LossConfig:
+        """The config a checkpoint stored (or a recipe gives); unknown keys are refused."""
+        return config_from_dict(cls, data)

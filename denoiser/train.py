@@ -15,7 +15,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from denoiser.archs import DenoiserNet, build_arch
 from denoiser.archs.unet import UNet, unet_to_gray
 from denoiser.atomic import probe_writable
 from denoiser.checkpoint import load_checkpoint, save_checkpoint, torch_file, write_torch_file
+from denoiser.config_dict import config_changes, config_from_dict
 from denoiser.data import (
     PairSampler,
     PatchSampler,
@@ -93,6 +94,11 @@ class NoiseConfig:
     wb_range: tuple[float, float] = (0.7, 1.4)  # factors on the daylight red and blue gains, each drawn per sample
     val_sigma: float = 25.0  # validation: gaussian σ (or camera level × 100 for camera)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NoiseConfig:
+        """The config a checkpoint stored (or a recipe gives); unknown keys are refused."""
+        return config_from_dict(cls, data)
+
 
 @dataclass
 class TrainConfig:
@@ -128,6 +134,33 @@ class TrainConfig:
     workers: int | None = None  # batch-making processes; None: none on the CPU, several beside a GPU
     cache_mb: float = 1024  # budget of the decoded-image cache of the patch sampler
     description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as plain data (what checkpoints store); `resume` is where a run came from, not the recipe."""
+        d = asdict(self)
+        d.pop("resume", None)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """A config from `to_dict`'s dict (a checkpoint's `config`); unknown keys are refused."""
+        return config_from_dict(cls, data, nested={"noise": NoiseConfig, "loss": LossConfig})
+
+
+# Settings a resumed run may change: where it writes, how long it runs, on what, and how often it reports.
+# Every other one defines the training, and a resume that changes it would not continue the same run.
+RESUME_MAY_CHANGE = ("out", "resume", "steps", "minutes", "device", "precision", "threads", "workers",
+                     "log_every", "val_every", "checkpoint_every", "cache_mb", "description")
+
+
+def check_resume_config(stored: Mapping[str, Any] | None, cfg: TrainConfig) -> None:
+    """DenoiserError naming every recipe setting in which `cfg` differs from the state it resumes."""
+    if not isinstance(stored, Mapping):
+        return
+    changes = config_changes(stored, cfg.to_dict(), RESUME_MAY_CHANGE)
+    if changes:
+        raise DenoiserError(f"'{cfg.resume}' was written by a run with other settings: {'; '.join(changes)}. "
+                            "Resume with the same settings, or start a new run with --base from its checkpoint")
 
 
 def state_path(out: str | Path) -> Path:
@@ -489,6 +522,7 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
     step, best, history, elapsed_before = 0, -float("inf"), [], 0.0
     if cfg.resume:
         st = read_training_state(cfg.resume)
+        check_resume_config(st.get("config"), cfg)
         net.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         step, best, history = st["step"], st["best"], st["history"]
@@ -504,7 +538,7 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
         "real_train_scenes": [n.name for n, _ in real_train],
         "real_val_scenes": [n.name for n, _ in real_val],
         "device": str(device),
-        "config": _config_dict(cfg),
+        "config": cfg.to_dict(),
     }
     t0 = time.time()
     last_log = (t0, step)
@@ -525,7 +559,7 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
                 "elapsed": elapsed(),
                 "torch_rng": torch.get_rng_state(),
                 "py_rng": random.getstate(),
-                "config": _config_dict(cfg),
+                "config": cfg.to_dict(),
             },
             state_path(out),
         )
@@ -626,10 +660,4 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
     return out
 
 
-def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
-    d = asdict(cfg)
-    d.pop("resume", None)
-    return d
-
-
-__all__ = ["NoiseConfig", "StepBatches", "adam_for", "TrainConfig", "batch_stream", "finish_batch", "loader_workers", "noise_on_device", "make_noisy", "state_path", "train", "validate"]
+__all__ = ["NoiseConfig", "StepBatches", "adam_for", "TrainConfig", "check_resume_config", "batch_stream", "finish_batch", "loader_workers", "noise_on_device", "make_noisy", "state_path", "train", "validate"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,18 @@ def build_arch(name: str, **config: Any) -> DenoiserNet:
         cls = ARCH_REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown architecture '{name}' (known: {', '.join(ARCH_REGISTRY)})") from None
+    takes = arch_options(name)
+    unknown = sorted(set(config) - set(takes))
+    if unknown:
+        raise ValueError(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for architecture "
+                         f"'{name}' (it takes {', '.join(takes)})")
     return cls(**config)
+
+
+def arch_options(name: str) -> list[str]:
+    """The options architecture `name` takes, so a misspelt one is refused rather than ignored."""
+    params = inspect.signature(ARCH_REGISTRY[name].__init__).parameters
+    return [p for p in params if p != "self"]
 
 
 @dataclass

@@ -8,8 +8,6 @@ activations in (0, 1) that the KL sparsity penalty needs.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -27,7 +25,6 @@ class ConvAutoencoder(DenoiserNet):
         depth: int = 2,
         code_channels: int = 16,
         code_activation: str = "sigmoid",
-        **_: Any,
     ) -> None:
         if code_activation not in ("sigmoid", "relu", "none"):
             raise ValueError("code_activation must be sigmoid, relu or none")

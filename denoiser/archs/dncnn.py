@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -32,7 +30,6 @@ class DnCNN(DenoiserNet):
         features: int = 64,
         batch_norm: bool = True,
         noise_map: bool = False,
-        **_: Any,
     ) -> None:
         super().__init__(
             {

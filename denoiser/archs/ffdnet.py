@@ -7,8 +7,6 @@ features, the grey one 15 of 64; the speed benchmark uses it as the reference wo
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,7 +26,6 @@ class FFDNet(DenoiserNet):
         features: int | None = None,
         batch_norm: bool = True,
         noise_map: bool = True,
-        **_: Any,
     ) -> None:
         depth = depth or (12 if in_channels == 3 else 15)
         features = features or (96 if in_channels == 3 else 64)

@@ -8,8 +8,6 @@ the user can steer its strength.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -44,7 +42,6 @@ class UNet(DenoiserNet):
         blocks: int = 2,
         bottleneck_blocks: int = 2,
         noise_map: bool = True,
-        **_: Any,
     ) -> None:
         channels = [int(c) for c in channels]
         super().__init__(

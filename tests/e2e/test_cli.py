@@ -84,6 +84,38 @@ def test_usage_errors_exit_2_and_help_everywhere(models_dir):
         assert res.returncode == 0 and "usage:" in res.stdout
 
 
+def test_train_takes_its_whole_recipe_from_config_and_the_command_line_overrides_it(tmp_path):
+    out = tmp_path / "m.pt"
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(f"""data = [{json.dumps(str(shared_data("train", "gray")))}]
+out = {json.dumps(str(out))}
+channels = 1
+patch = 32
+batch = 2
+steps = 3
+lr = 3e-4
+val_every = 3
+val_fraction = 0.01
+
+[noise]
+sigma_range = [10.0, 20.0]
+clip_prob = 0.0
+
+[arch_config]
+channels = [8, 16]
+""")
+    res = run_cli("train", "--config", str(recipe), "--lr", "2e-4", "--clip-prob", "1")
+    assert res.returncode == 0, res.stderr
+    cfg = torch.load(out, map_location="cpu", weights_only=True)["training"]["config"]
+    assert cfg["lr"] == 2e-4 and cfg["steps"] == 3 and cfg["channels"] == 1 and cfg["arch_config"] == {"channels": [8, 16]}
+    assert cfg["noise"]["sigma_range"] == [10.0, 20.0] and cfg["noise"]["clip_prob"] == 1.0
+    recipe.write_text(recipe.read_text().replace("clip_prob", "clip_probability"))
+    typo = run_cli("train", "--config", str(recipe), "--out", str(tmp_path / "n.pt"))
+    assert typo.returncode == 2 and "unknown NoiseConfig setting clip_probability" in typo.stderr
+    bare = run_cli("train", "--out", str(tmp_path / "n.pt"))
+    assert bare.returncode == 2 and "--data is needed" in bare.stderr and not (tmp_path / "n.pt").exists()
+
+
 def test_models_lists_user_models_and_train_writes_one(tmp_path, models_dir):
     train = ("train", "--data", str(shared_data("train", "gray")), "--out", str(models_dir / "mine.pt"),
              "--channels", "1", "--arch-config", '{"channels": [8, 16]}', "--patch", "32", "--batch", "2",

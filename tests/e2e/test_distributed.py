@@ -10,8 +10,7 @@ import pytest
 import torch
 from PIL import Image as PILImage
 
-from denoiser.losses import LossConfig
-from denoiser.train import NoiseConfig, TrainConfig, state_path, train
+from denoiser.train import TrainConfig, state_path, train
 from tests.conftest import REPO, shared_data
 
 FLAGS = ["--arch-config", '{"channels": [8, 16]}', "--patch", "32", "--batch", "4", "--steps", "6", "--lr", "2e-3",
@@ -53,10 +52,7 @@ def test_two_processes_train_as_one_and_resume_across_a_change_of_process_count(
     for name, w in a["model"].items():
         torch.testing.assert_close(b["model"][name], w, rtol=1e-4, atol=1e-5, msg=name)
     # stopped after 3 steps by one process, resumed by two: ends where the uninterrupted run ends
-    stored = a["config"]
-    kinds = {"noise": NoiseConfig, "loss": LossConfig}
-    cfg = TrainConfig(**{**{k: v for k, v in stored.items() if k not in kinds},
-                         **{k: kinds[k](**stored[k]) for k in kinds}})
+    cfg = TrainConfig.from_dict(a["config"])
     cfg.out, cfg.log_every = str(tmp_path / "resumed.pt"), 1
     gen = train(cfg)
     for _ in range(3):

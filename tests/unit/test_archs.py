@@ -27,6 +27,12 @@ def test_registry_names_and_unknown():
         build_arch("transformer")
 
 
+@pytest.mark.parametrize("name", ["unet", "dncnn", "ffdnet", "conv-ae"])
+def test_a_misspelt_option_is_refused_and_the_known_ones_are_named(name):
+    with pytest.raises(ValueError, match=r"unknown option chanels for architecture .*in_channels"):
+        build_arch(name, chanels=[8, 16])
+
+
 def test_unet_uses_the_noise_map():
     torch.manual_seed(0)
     net = build_arch("unet", channels=[8, 16])

@@ -95,6 +95,25 @@ def test_training_runs_improves_saves_and_resumes_exactly(folder, tmp_path):
     sb = torch.load(state_path(cfg_b.out), weights_only=False)["model"]
     for k in sa:
         torch.testing.assert_close(sa[k], sb[k])
+    # a resume that changes the recipe is refused, naming each change; one that runs longer is not
+    stopped = str(state_path(cfg_b.out))
+    with pytest.raises(DenoiserError, match=r"lr \(stored 0\.002, now 0\.001\); noise\.sigma_range \(stored \[20, 30\]"):
+        next(train(TrainConfig(**{**cfg_b.__dict__, "resume": stopped, "lr": 1e-3,
+                                  "noise": NoiseConfig(sigma_range=(5.0, 20.0))})))
+    drain(train(TrainConfig(**{**cfg_b.__dict__, "resume": stopped, "steps": 9})))
+    assert torch.load(stopped, weights_only=False)["step"] == 9
+
+
+def test_a_config_survives_its_dict_and_a_misspelt_key_is_refused(tmp_path):
+    cfg = TrainConfig(data=["x"], out="m.pt", noise=NoiseConfig(name="camera", level_range=(0.1, 0.9)),
+                      loss=LossConfig(sparsity_beta=0.1), arch_config={"channels": [8, 16]})
+    stored = cfg.to_dict()
+    stored["noise"]["level_range"] = list(stored["noise"]["level_range"])  # as a JSON or TOML recipe gives it
+    assert TrainConfig.from_dict(stored) == cfg and "resume" not in stored
+    with pytest.raises(DenoiserError, match="unknown NoiseConfig setting jpeg_probability"):
+        TrainConfig.from_dict({**stored, "noise": {**stored["noise"], "jpeg_probability": 0.5}})
+    with pytest.raises(DenoiserError, match="TrainConfig needs out"):
+        TrainConfig.from_dict({"data": ["x"]})
 
 
 def test_sparsity_and_robustness_terms_train(folder, tmp_path):
