@@ -19,8 +19,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QListWidget,
-    QPushButton,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -35,9 +33,10 @@ from denoiser.checkpoint import ModelInfo
 from denoiser.imageio import SUPPORTED_EXTENSIONS
 from denoiser.progress import Progress
 from gui import settings
-from gui.dialogs.job_dialog import JobDialog, add_unique, format_eta, list_items
+from gui.dialogs.job_dialog import JobDialog, format_eta
 from gui.messages import show_warning
 from gui.widgets.denoise_panel import model_tooltip, quality_combo
+from gui.widgets.path_list import PathListBox
 
 FORMATS = {"same": "Same as input (camera RAW → DNG)", "png": "PNG", "tiff": "TIFF", "jpeg": "JPEG", "webp": "WebP",
            "dng": "DNG (camera RAW only)"}
@@ -82,24 +81,13 @@ class BatchDialog(JobDialog):
     # --- construction -------------------------------------------------------------------------------
     def _build_inputs(self) -> None:
         self.inputs_group = QGroupBox("Inputs")
-        self.input_list = QListWidget()
-        self.input_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.input_list.setToolTip("Files and folders to denoise")
-        add_files = QPushButton("Add files…")
-        add_files.clicked.connect(self._pick_files)
-        add_folder = QPushButton("Add folder…")
-        add_folder.clicked.connect(self._pick_folder)
-        remove = QPushButton("Remove")
-        remove.clicked.connect(self._remove_selected)
+        patterns = " ".join(f"*{e}" for e in sorted(SUPPORTED_EXTENSIONS))
+        self.input_box = PathListBox("batch/input", files=True, tooltip="Files and folders to denoise (drop them here)",
+                                     file_filter=f"Images ({patterns})")
         self.recursive = QCheckBox("Include subfolders")
         self.recursive.setToolTip("Search folders recursively; the output mirrors the folder tree")
-        row = QHBoxLayout()
-        for w in (add_files, add_folder, remove):
-            row.addWidget(w)
-        row.addStretch(1)
         box = QVBoxLayout(self.inputs_group)
-        box.addWidget(self.input_list)
-        box.addLayout(row)
+        box.addWidget(self.input_box)
         box.addWidget(self.recursive)
 
     def _build_options(self, models: list[ModelInfo], model: str | None, sigma: float | None, strength: float,
@@ -184,34 +172,16 @@ class BatchDialog(JobDialog):
     # --- inputs -------------------------------------------------------------------------------------
     def add_inputs(self, paths: list[str | Path]) -> None:
         """Append files or folders to the input list (duplicates ignored)."""
-        add_unique(self.input_list, paths)
+        self.input_box.add_paths(paths)
 
     def inputs(self) -> list[str]:
         """The input files and folders."""
-        return list_items(self.input_list)
-
-    def _pick_files(self) -> None:
-        patterns = " ".join(f"*{e}" for e in sorted(SUPPORTED_EXTENSIONS))
-        files, _ = QFileDialog.getOpenFileNames(self, "Add images", settings.read("batch/input", "", str),
-                                                f"Images ({patterns})")
-        if files:
-            settings.write("batch/input", str(Path(files[0]).parent))
-            self.add_inputs(files)
-
-    def _pick_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add folder", settings.read("batch/input", "", str))
-        if folder:
-            settings.write("batch/input", folder)
-            self.add_inputs([folder])
+        return self.input_box.paths()
 
     def _pick_output(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Output folder", self.output_edit.text())
         if folder:
             self.output_edit.setText(folder)
-
-    def _remove_selected(self) -> None:
-        for item in self.input_list.selectedItems():
-            self.input_list.takeItem(self.input_list.row(item))
 
     # --- running ------------------------------------------------------------------------------------
     def options(self) -> BatchOptions:

@@ -9,17 +9,14 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen, QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListWidget,
     QPushButton,
     QSizePolicy,
     QSpinBox,
@@ -41,10 +38,11 @@ from denoiser.finetune import (
 )
 from denoiser.progress import Progress
 from gui import settings
-from gui.dialogs.job_dialog import JobDialog, add_unique, format_eta, list_items
+from gui.dialogs.job_dialog import JobDialog, format_eta
 from gui.image_convert import to_qimage
 from gui.messages import show_warning
 from gui.widgets.denoise_panel import model_tooltip
+from gui.widgets.path_list import PathListBox
 
 MODES = {"clean": "Clean photos (supervised, with synthetic noise)",
          "noisy": "Only noisy photos (self-supervised)"}
@@ -215,20 +213,11 @@ class FinetuneDialog(JobDialog):
     # --- construction -------------------------------------------------------------------------------
     def _build_photos(self) -> None:
         self.photos_group = QGroupBox("Your photos")
-        self.folder_list = QListWidget()
-        self.folder_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.folder_list.setToolTip("Folders of photos of the kind you shoot (searched with their subfolders)")
-        add = QPushButton("Add folder…")
-        add.clicked.connect(self._pick_folder)
-        remove = QPushButton("Remove")
-        remove.clicked.connect(self._remove_selected)
-        row = QHBoxLayout()
-        row.addWidget(add)
-        row.addWidget(remove)
-        row.addStretch(1)
+        self.folder_box = PathListBox("finetune/folder", files=False, folder_caption="Add a folder of photos",
+                                      tooltip="Folders of photos of the kind you shoot (searched with their subfolders)")
+        self.folder_box.changed.connect(self.update_estimate)
         box = QVBoxLayout(self.photos_group)
-        box.addWidget(self.folder_list)
-        box.addLayout(row)
+        box.addWidget(self.folder_box)
 
     def _build_options(self, models: list[ModelInfo], base: str | None) -> None:
         self.options_group = QGroupBox("Training")
@@ -322,23 +311,11 @@ class FinetuneDialog(JobDialog):
     # --- form ---------------------------------------------------------------------------------------
     def add_folders(self, folders: list[str | Path]) -> None:
         """Append folders of photos (duplicates ignored)."""
-        add_unique(self.folder_list, folders)
-        self.update_estimate()
+        self.folder_box.add_paths(folders)
 
     def folders(self) -> list[str]:
         """The chosen folders."""
-        return list_items(self.folder_list)
-
-    def _pick_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder of photos", settings.read("finetune/folder", "", str))
-        if folder:
-            settings.write("finetune/folder", folder)
-            self.add_folders([folder])
-
-    def _remove_selected(self) -> None:
-        for item in self.folder_list.selectedItems():
-            self.folder_list.takeItem(self.folder_list.row(item))
-        self.update_estimate()
+        return self.folder_box.paths()
 
     def _toggle_advanced(self, on: bool) -> None:
         self.advanced.setVisible(on)

@@ -4,10 +4,9 @@ progress bar, an ETA, Start / Cancel / Close, the form locked while it runs, and
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QListWidget, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 from denoiser.progress import Progress
 from gui.workers import Job, JobPool
@@ -21,20 +20,6 @@ def format_eta(seconds: float) -> str:
     if s >= 60:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s} s"
-
-
-def list_items(widget: QListWidget) -> list[str]:
-    """The texts of a list widget's items, in order."""
-    return [widget.item(i).text() for i in range(widget.count())]
-
-
-def add_unique(widget: QListWidget, paths: Sequence[str | Path]) -> None:
-    """Append paths to a list widget, skipping those it already holds."""
-    have = set(list_items(widget))
-    for p in map(str, paths):
-        if p not in have:
-            widget.addItem(p)
-            have.add(p)
 
 
 class JobDialog(QDialog):
