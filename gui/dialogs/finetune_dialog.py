@@ -43,6 +43,7 @@ from gui.image_convert import to_qimage
 from gui.messages import show_warning
 from gui.widgets.denoise_panel import model_tooltip
 from gui.widgets.path_list import PathListBox
+from gui.workers import LatestOnly
 
 MODES = {"clean": "Clean photos (supervised, with synthetic noise)",
          "noisy": "Only noisy photos (self-supervised)"}
@@ -182,6 +183,16 @@ class Thumbnails(QWidget):
         return {k for k, label in self.labels.items() if label.pixmap() is not None and not label.pixmap().isNull()}
 
 
+
+def memory_text(cfg: FinetuneConfig) -> str:
+    """The memory line for a run of `cfg`, or why it cannot be estimated."""
+    try:
+        mem = estimate_memory_mb(cfg)
+    except (DenoiserError, OSError, ValueError) as exc:
+        return f"cannot estimate: {exc}"
+    return (f"≈ {mem['total']:.0f} MB (model {mem['model']:.0f}, activations {mem['activations']:.0f}, "
+            f"image cache {mem['images']:.0f}, validation {mem['validation']:.0f})")
+
 class FinetuneDialog(JobDialog):
     """Choose photos, mode and time budget; watch the loss and validation; then use the new model."""
 
@@ -198,6 +209,7 @@ class FinetuneDialog(JobDialog):
         self.result: FinetuneResult | None = None
         self.saved_name: str | None = None
         self._auto_name = True
+        self.estimate_calc = LatestOnly(self.pool, self)  # builds a network: off the GUI thread, newest request wins
         self._out: Path | None = None
         self._build_photos()
         self._build_options(models, base)
@@ -348,18 +360,13 @@ class FinetuneDialog(JobDialog):
         )
 
     def update_estimate(self) -> None:
-        """Show the memory the run will need (reads image headers only)."""
+        """Show the memory the run will need, computed in a worker thread (it reads image headers and
+        runs the network once); a newer request replaces one still waiting."""
         if not self.folders():
             self.memory_label.setText("Add a folder of photos to see the memory needed")
             return
-        try:
-            mem = estimate_memory_mb(self.config())
-        except (DenoiserError, OSError, ValueError) as exc:
-            self.memory_label.setText(f"cannot estimate: {exc}")
-            return
-        self.memory_label.setText(f"≈ {mem['total']:.0f} MB (model {mem['model']:.0f}, activations "
-                                  f"{mem['activations']:.0f}, image cache {mem['images']:.0f}, validation "
-                                  f"{mem['validation']:.0f})")
+        cfg = self.config()
+        self.estimate_calc.submit(lambda: memory_text(cfg), self.memory_label.setText)
 
     # --- running ------------------------------------------------------------------------------------
     def form_groups(self) -> list[QWidget]:

@@ -3,6 +3,7 @@ and "Use this model" selects the new model in the main window."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from guihelpers import open_image, pattern, wait_idle, write_image
 from PySide6.QtCore import Qt
 
 from denoiser.checkpoint import read_info
+from gui.dialogs import finetune_dialog
 from gui.dialogs.finetune_dialog import FinetuneDialog
 
 
@@ -33,12 +35,18 @@ def small_run(dialog: FinetuneDialog, steps: int) -> None:
 
 
 def test_cancel_stops_fine_tuning_keeps_the_model_and_the_window_stays_usable(qtbot, window, photos: Path,
-                                                                               tmp_path: Path) -> None:
+                                                                               tmp_path: Path, monkeypatch) -> None:
     window.acts.fine_tune.trigger()
     dialog = window.finetune_dialog
     assert not dialog.advanced.isVisibleTo(dialog)  # advanced options start collapsed
+    threads = []
+    real_estimate = finetune_dialog.estimate_memory_mb
+    monkeypatch.setattr(finetune_dialog, "estimate_memory_mb",
+                        lambda cfg: (threads.append(threading.current_thread()), real_estimate(cfg))[1])
     dialog.add_folders([photos])
-    assert dialog.memory_label.text().startswith("≈ ") and "MB" in dialog.memory_label.text()
+    qtbot.waitUntil(lambda: dialog.memory_label.text().startswith("≈ "), timeout=20000)
+    assert "MB" in dialog.memory_label.text()
+    assert threads and threading.main_thread() not in threads  # the estimate builds a network: never on the GUI thread
     small_run(dialog, 1_000_000)  # far more than the test will wait for
     dialog.minutes_box.setValue(600)
     name = dialog.output_edit.text()
