@@ -5,9 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen, QPixmap
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -18,7 +16,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -39,149 +36,15 @@ from denoiser.finetune import (
 from denoiser.progress import Progress
 from gui import settings
 from gui.dialogs.job_dialog import JobDialog, format_eta
-from gui.image_convert import to_qimage
 from gui.messages import show_warning
 from gui.widgets.denoise_panel import model_tooltip
+from gui.widgets.loss_curve import LossCurve
 from gui.widgets.path_list import PathListBox
+from gui.widgets.thumbnails import Thumbnails
 from gui.workers import LatestOnly
 
 MODES = {"clean": "Clean photos (supervised, with synthetic noise)",
          "noisy": "Only noisy photos (self-supervised)"}
-THUMB_TITLES = {"noisy": "Noisy", "before": "Base model", "after": "Fine-tuned"}
-LOSS_COLOUR = QColor(40, 110, 200)
-SCORE_COLOUR = QColor(220, 120, 30)
-
-
-class LossCurve(QWidget):
-    """Training loss (blue line, left scale) and validation score (orange dots, right scale; dashed: the base)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.losses: list[tuple[float, float]] = []
-        self.scores: list[tuple[float, float]] = []
-        self.before: float | None = None
-        self.steps = 1
-        self.setMinimumSize(320, 140)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setToolTip("Training loss (blue) and validation score (orange; dashed: the base model)")
-
-    def sizeHint(self) -> QSize:
-        return QSize(480, 180)
-
-    def clear(self) -> None:
-        """Forget every point."""
-        self.losses, self.scores, self.before, self.steps = [], [], None, 1
-        self.update()
-
-    def add(self, event: Progress) -> None:
-        """Take the loss, score, base score and step count from a progress event."""
-        d = event.data
-        self.steps = max(self.steps, int(d.get("steps") or 1))
-        if d.get("before") is not None and math.isfinite(d["before"]):
-            self.before = float(d["before"])
-        if "loss" in d and math.isfinite(d["loss"]):
-            self.losses.append((float(d["step"]), float(d["loss"])))
-        if "val_score" in d and math.isfinite(d["val_score"]):
-            self.scores.append((float(d["step"]), float(d["val_score"])))
-        self.update()
-
-    @staticmethod
-    def _range(values: list[float]) -> tuple[float, float]:
-        lo, hi = min(values), max(values)
-        pad = (hi - lo) * 0.1 or max(abs(hi) * 0.05, 1e-6)
-        return lo - pad, hi + pad
-
-    def paintEvent(self, _event: QPaintEvent) -> None:
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        plot = QRectF(self.rect()).adjusted(56, 8, -48, -20)
-        p.fillRect(self.rect(), self.palette().base())
-        p.setPen(QPen(self.palette().mid().color()))
-        p.drawRect(plot)
-        text = self.palette().text().color()
-        p.setPen(text)
-        p.drawText(QRectF(plot.left(), plot.bottom() + 2, plot.width(), 16), Qt.AlignmentFlag.AlignCenter,
-                   f"step (of {self.steps})")
-        if not self.losses and not self.scores and self.before is None:
-            p.drawText(plot, Qt.AlignmentFlag.AlignCenter, "The loss curve appears when training starts")
-            return
-
-        def x_of(step: float) -> float:
-            return plot.left() + plot.width() * min(1.0, step / max(1, self.steps))
-
-        if self.losses:
-            lo, hi = self._range([v for _s, v in self.losses])
-            lo = max(lo, 0.0)
-            path = QPainterPath()
-            for i, (s, v) in enumerate(self.losses):
-                point = QPointF(x_of(s), plot.bottom() - plot.height() * (v - lo) / (hi - lo))
-                if i == 0:
-                    path.moveTo(point)
-                else:
-                    path.lineTo(point)
-            p.setPen(QPen(LOSS_COLOUR, 1.5))
-            p.drawPath(path)
-            p.drawText(QRectF(0, plot.top(), 52, 16), Qt.AlignmentFlag.AlignRight, f"{hi:.2g}")
-            p.drawText(QRectF(0, plot.bottom() - 16, 52, 16), Qt.AlignmentFlag.AlignRight, f"{lo:.2g}")
-        values = [v for _s, v in self.scores] + ([self.before] if self.before is not None else [])
-        if values:
-            lo, hi = self._range(values)
-
-            def y_of(v: float) -> float:
-                return plot.bottom() - plot.height() * (v - lo) / (hi - lo)
-
-            p.setPen(QPen(SCORE_COLOUR, 1))
-            if self.before is not None:
-                pen = QPen(SCORE_COLOUR, 1, Qt.PenStyle.DashLine)
-                p.setPen(pen)
-                p.drawLine(QPointF(plot.left(), y_of(self.before)), QPointF(plot.right(), y_of(self.before)))
-            p.setPen(QPen(SCORE_COLOUR, 1))
-            p.setBrush(SCORE_COLOUR)
-            for s, v in self.scores:
-                p.drawEllipse(QPointF(x_of(s), y_of(v)), 3, 3)
-            p.drawText(QRectF(plot.right() + 2, plot.top(), 46, 16), Qt.AlignmentFlag.AlignLeft, f"{hi:.2f}")
-            p.drawText(QRectF(plot.right() + 2, plot.bottom() - 16, 46, 16), Qt.AlignmentFlag.AlignLeft, f"{lo:.2f}")
-
-
-class Thumbnails(QWidget):
-    """Noisy / base model / fine-tuned crops of a validation image, side by side."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.labels: dict[str, QLabel] = {}
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        for key, title in THUMB_TITLES.items():
-            column = QVBoxLayout()
-            image = QLabel("–")
-            image.setFixedSize(132, 132)
-            image.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            image.setFrameShape(QLabel.Shape.StyledPanel)
-            caption = QLabel(title)
-            caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            column.addWidget(image)
-            column.addWidget(caption)
-            row.addLayout(column)
-            self.labels[key] = image
-        row.addStretch(1)
-
-    def clear(self) -> None:
-        """Empty frames."""
-        for label in self.labels.values():
-            label.clear()
-            label.setText("–")
-
-    def set_images(self, images: dict[str, np.ndarray]) -> None:
-        """Show the (h, w, C) uint8 arrays given under 'noisy', 'before' and 'after'."""
-        for key, array in images.items():
-            if key in self.labels and array is not None:
-                self.labels[key].setPixmap(QPixmap.fromImage(to_qimage(array)))
-
-    def shown(self) -> set[str]:
-        """Keys of the frames that hold an image."""
-        return {k for k, label in self.labels.items() if label.pixmap() is not None and not label.pixmap().isNull()}
-
 
 
 def memory_text(cfg: FinetuneConfig) -> str:
