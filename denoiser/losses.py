@@ -94,3 +94,20 @@ class LossConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> LossConfig:
         """The config a checkpoint stored (or a recipe gives); unknown keys are refused."""
         return config_from_dict(cls, data)
+
+
+def training_loss(cfg: LossConfig, net: Any, noisy: torch.Tensor, clean: torch.Tensor,
+                  sigma: torch.Tensor | None = None) -> torch.Tensor:
+    """The whole objective of one batch, composed here once for training, fine-tuning and the lab:
+    reconstruction of `clean` from `noisy`, plus (1/λ)·‖G(x̃) − G(x)‖² and β·Σ KL(ρ‖ρ̂ⱼ) on the code
+    when their weights are set. `net` is a DenoiserNet; the clean code comes from its encoder alone
+    where it has one and takes no noise level (the plain autoencoders)."""
+    res = net.encode_decode(noisy, sigma)
+    loss = reconstruction_loss(cfg.reconstruction, res.image, clean)
+    if cfg.robustness_lambda > 0:
+        encode = getattr(net, "encode", None)
+        clean_code = encode(clean) if callable(encode) and sigma is None else net.encode_decode(clean, sigma).code
+        loss = loss + encoder_robustness_loss(res.code, clean_code, cfg.robustness_lambda)
+    if cfg.sparsity_beta > 0:
+        loss = loss + kl_sparsity_loss(res.code, cfg.sparsity_rho, cfg.sparsity_beta, net.code_in_unit_interval)
+    return loss

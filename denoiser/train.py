@@ -43,12 +43,7 @@ from denoiser.data import (
 from denoiser.device import cpu_has_native_bf16, resolve_device
 from denoiser.errors import CheckpointError, DenoiserError
 from denoiser.estimate import estimate_sigma
-from denoiser.losses import (
-    LossConfig,
-    encoder_robustness_loss,
-    kl_sparsity_loss,
-    reconstruction_loss,
-)
+from denoiser.losses import LossConfig, training_loss
 from denoiser.noise import (
     DAYLIGHT_GAINS,
     apply_noise,
@@ -599,15 +594,7 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
                 g["lr"] = lr_at(step, cfg, now_elapsed)
             clean, noisy, sigma = distributed.share(finish_batch(item, cfg, device), ranks)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                res = net.encode_decode(noisy, sigma)
-                loss = reconstruction_loss(cfg.loss.reconstruction, res.image, clean)
-                if cfg.loss.robustness_lambda > 0:
-                    clean_code = net.encode_decode(clean, sigma).code
-                    loss = loss + encoder_robustness_loss(res.code, clean_code, cfg.loss.robustness_lambda)
-                if cfg.loss.sparsity_beta > 0:
-                    loss = loss + kl_sparsity_loss(
-                        res.code, cfg.loss.sparsity_rho, cfg.loss.sparsity_beta, net.code_in_unit_interval
-                    )
+                loss = training_loss(cfg.loss, net, noisy, clean, sigma)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             distributed.average_gradients(params, ranks)

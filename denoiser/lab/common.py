@@ -22,7 +22,7 @@ from denoiser.archs import DenoiserNet, build_arch
 from denoiser.checkpoint import save_checkpoint
 from denoiser.data import ImageCache, PatchSampler, find_images
 from denoiser.errors import DenoiserError
-from denoiser.losses import LossConfig, encoder_robustness_loss, kl_sparsity_loss, reconstruction_loss
+from denoiser.losses import LossConfig, training_loss
 from denoiser.progress import Progress, ProgressGen
 from denoiser.train import NoiseConfig, make_noisy
 
@@ -325,14 +325,8 @@ class LabContext:
                 g["lr"] = 1e-5 + 0.5 * (sc.lr - 1e-5) * (1 + math.cos(math.pi * step / sc.steps))
             clean = pool[torch.randint(len(pool), (sc.batch,), generator=gen)]
             noisy = make_noisy(clean, noise, gen)[0] if noise is not None else clean
-            res = net.encode_decode(noisy.contiguous(memory_format=torch.channels_last))
-            loss = reconstruction_loss(loss_cfg.reconstruction, res.image, clean)
-            if loss_cfg.robustness_lambda > 0:
-                clean_code = net.encode(clean.contiguous(memory_format=torch.channels_last))
-                loss = loss + encoder_robustness_loss(res.code, clean_code, loss_cfg.robustness_lambda)
-            if loss_cfg.sparsity_beta > 0:
-                loss = loss + kl_sparsity_loss(res.code, loss_cfg.sparsity_rho, loss_cfg.sparsity_beta,
-                                               net.code_in_unit_interval)
+            loss = training_loss(loss_cfg, net, noisy.contiguous(memory_format=torch.channels_last),
+                                 clean.contiguous(memory_format=torch.channels_last))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

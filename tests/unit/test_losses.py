@@ -45,3 +45,26 @@ def test_kl_sparsity_zero_at_target_and_positive_elsewhere():
     assert kl_sparsity_loss(dense, rho=0.05, beta=2.0).item() == pytest.approx(2 * expected, rel=1e-5)
     # real-valued codes are mapped through a sigmoid: code 0 -> activation 0.5
     assert kl_sparsity_loss(torch.zeros(1, 3, 2, 2), 0.05, 1.0, in_unit_interval=False).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_training_loss_is_the_sum_of_the_terms_its_config_switches_on():
+    from denoiser.archs import build_arch
+    from denoiser.losses import LossConfig, encoder_robustness_loss, kl_sparsity_loss, training_loss
+
+    torch.manual_seed(0)
+    net = build_arch("conv-ae", in_channels=1, width=4, depth=1, code_channels=6, code_activation="sigmoid")
+    clean = torch.rand(2, 1, 16, 16)
+    noisy = clean + 0.1 * torch.randn_like(clean)
+    res = net.encode_decode(noisy)
+    plain = torch.mean(torch.abs(res.image - clean))
+    torch.testing.assert_close(training_loss(LossConfig("l1"), net, noisy, clean), plain)
+    full = LossConfig("l1", robustness_lambda=0.5, sparsity_beta=0.2, sparsity_rho=0.1)
+    expected = (plain + encoder_robustness_loss(res.code, net.encode(clean), 0.5)
+                + kl_sparsity_loss(res.code, 0.1, 0.2, net.code_in_unit_interval))
+    torch.testing.assert_close(training_loss(full, net, noisy, clean), expected)
+    unet = build_arch("unet", in_channels=1, channels=[8, 16])  # a noise-level model: its code given σ
+    sigma = torch.full((2,), 0.1)
+    out = unet.encode_decode(noisy, sigma)
+    torch.testing.assert_close(
+        training_loss(LossConfig("l2", robustness_lambda=2.0), unet, noisy, clean, sigma),
+        torch.mean((out.image - clean) ** 2) + encoder_robustness_loss(out.code, unet.encode_decode(clean, sigma).code, 2.0))
