@@ -119,13 +119,13 @@ class PatchSampler:
         self.rng = np.random.default_rng(seed)
         self.bad: dict[Path, str] = {}
 
-    def _image(self, rng: np.random.Generator) -> np.ndarray:
+    def _image(self, rng: np.random.Generator) -> tuple[Path, np.ndarray]:
         for _attempt in range(20):
             path = self.files[int(rng.integers(len(self.files)))]
             if path in self.bad:
                 continue
             try:
-                return self.cache.get_stored(path)
+                return path, self.cache.get_stored(path)
             except DenoiserError as exc:
                 self.bad[path] = str(exc)
         raise DenoiserError(f"could not read training images: {'; '.join(list(self.bad.values())[:3])}")
@@ -137,10 +137,16 @@ class PatchSampler:
         make each batch a function of its step alone (exact resume, the same data with any number
         of loader processes).
         """
+        return self.sample_with_sources(batch, rng)[0]
+
+    def sample_with_sources(self, batch: int, rng: np.random.Generator | None = None) -> tuple[torch.Tensor, list[Path]]:
+        """`sample`, and the image each patch was cut from (noisy fine-tuning gives each its image's σ)."""
         rng = self.rng if rng is None else rng
         out = np.empty((batch, self.cache.channels, self.patch, self.patch), dtype=np.float32)
+        sources = []
         for i in range(batch):
-            img = self._image(rng)
+            path, img = self._image(rng)
+            sources.append(path)
             h, w = img.shape[:2]
             if h < self.patch or w < self.patch:
                 img = np.pad(img, ((0, max(0, self.patch - h)), (0, max(0, self.patch - w)), (0, 0)), mode="reflect")
@@ -149,7 +155,7 @@ class PatchSampler:
             x = int(rng.integers(w - self.patch + 1))
             p = augment(img[y : y + self.patch, x : x + self.patch], int(rng.integers(8)))
             out[i] = np.moveaxis(self.cache.as_float(p), -1, 0)
-        return torch.from_numpy(out)
+        return torch.from_numpy(out), sources
 
     def state(self) -> dict:
         """RNG state, for exact resume."""

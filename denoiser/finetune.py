@@ -44,7 +44,7 @@ from denoiser.checkpoint import (
     user_models_dir,
     write_torch_file,
 )
-from denoiser.data import ImageCache, PatchSampler, find_images, split_train_val, validation_crops
+from denoiser.data import PatchSampler, find_images, split_train_val, validation_crops
 from denoiser.device import resolve_device
 from denoiser.errors import DenoiserError
 from denoiser.estimate import estimate_sigma
@@ -516,22 +516,6 @@ def _finetune_clean(s: _Setup, ranks: distributed.Ranks) -> ProgressGen[Finetune
 # --- noisy mode ----------------------------------------------------------------------------------------
 
 
-class _SigmaCache(ImageCache):
-    """The sampler's image cache, also remembering the last image read and each image's blind σ."""
-
-    def __init__(self, channels: int, cache_mb: float) -> None:
-        super().__init__(channels, cache_mb)
-        self.sigma: dict[Path, float] = {}
-        self.last: Path | None = None
-
-    def get_stored(self, path: Path) -> np.ndarray:
-        stored = super().get_stored(path)
-        self.last = path
-        if path not in self.sigma:
-            self.sigma[path] = _image_sigma(self.as_float(stored))
-        return stored
-
-
 def _image_sigma(img: np.ndarray) -> float:
     """σ (0–255) of an image as inference estimates it: on its centre crop."""
     h, w = img.shape[:2]
@@ -539,15 +523,16 @@ def _image_sigma(img: np.ndarray) -> float:
     return estimate_sigma(img[y : y + SIGMA_CROP, x : x + SIGMA_CROP])
 
 
-def _noisy_batch(sampler: PatchSampler, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Patches of the noisy photos and the σ/255 of the image each came from."""
-    cache = sampler.cache
-    assert isinstance(cache, _SigmaCache)
-    patches, sigmas = [], []
+def _noisy_batch(sampler: PatchSampler, batch: int, sigmas: dict[Path, float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Patches of the noisy photos and the σ/255 of the image each came from (`sigmas` caches it per image)."""
+    patches, levels = [], []
     for _ in range(batch):
-        patches.append(sampler.sample(1))
-        sigmas.append(cache.sigma[cache.last] / 255.0)
-    return torch.cat(patches), torch.tensor(sigmas, dtype=torch.float32)
+        patch, (path,) = sampler.sample_with_sources(1)
+        if path not in sigmas:
+            sigmas[path] = _image_sigma(sampler.cache.get(path))
+        patches.append(patch)
+        levels.append(sigmas[path] / 255.0)
+    return torch.cat(patches), torch.tensor(levels, dtype=torch.float32)
 
 
 @dataclass
@@ -645,7 +630,7 @@ def _finetune_noisy(s: _Setup, ranks: distributed.Ranks) -> ProgressGen[Finetune
         val = []  # rank 0 validates for all
     params, opt = adam_for(net, tcfg.lr, cfg.freeze_encoder)
     sampler = PatchSampler(s.train_files, patch, net.in_channels, seed=cfg.seed, cache_mb=cfg.cache_mb)
-    sampler.cache = _SigmaCache(net.in_channels, cfg.cache_mb)
+    image_sigmas: dict[Path, float] = {}
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     step, best, history, elapsed_before, running = 0, -math.inf, [], 0.0, []
     last_score: dict[str, float] = {}
@@ -697,7 +682,7 @@ def _finetune_noisy(s: _Setup, ranks: distributed.Ranks) -> ProgressGen[Finetune
                 break
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, tcfg, now_elapsed)
-            noisy, sigma = distributed.share(_noisy_batch(sampler, batch), ranks)
+            noisy, sigma = distributed.share(_noisy_batch(sampler, batch, image_sigmas), ranks)
             noisy = noisy.to(device)
             if device.type == "cpu":
                 noisy = noisy.contiguous(memory_format=torch.channels_last)

@@ -264,3 +264,16 @@ def test_raw_noise_trains_a_four_plane_model_on_unprocessed_patches(folder, tmp_
     assert len(vals) == 2 and all(v > 10 for v in vals)  # scored at 16 bits on the linear planes
     with pytest.raises(DenoiserError, match="without real pairs"):
         drain(train(TrainConfig(**{**cfg.__dict__, "real_data": [str(folder)], "out": str(tmp_path / "r.pt")})))
+
+
+def test_the_sampler_names_the_image_each_patch_came_from(tmp_path):
+    d = tmp_path / "flat"
+    d.mkdir()
+    for i in range(3):  # each image one flat value, so a patch tells its source
+        PILImage.fromarray(np.full((40, 40, 3), 40 * (i + 1), np.uint8)).save(d / f"{i}.png")
+    files = find_images([str(d)])
+    patches, sources = PatchSampler(files, 16, 3, seed=2).sample_with_sources(12)
+    assert len(sources) == 12 and len(set(sources)) > 1
+    for patch, src in zip(patches, sources, strict=True):
+        assert round(float(patch.mean()) * 255) == 40 * (int(src.stem) + 1)
+    torch.testing.assert_close(PatchSampler(files, 16, 3, seed=2).sample(12), patches)  # the same draws
