@@ -18,6 +18,7 @@ from PIL import ImageCms, ImageOps
 from denoiser import atomic
 from denoiser import imageio as iio
 from denoiser.errors import DenoiserError, ImageReadError, ImageWriteError
+from denoiser.io import decode, encode, formats
 
 RNG = np.random.default_rng(1234)
 
@@ -527,7 +528,7 @@ def test_png_header_claiming_huge_dimensions(tmp_path: Path) -> None:
 def test_max_pixels_checked_before_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     PILImage.fromarray(_u8((30, 40, 3))).save(tmp_path / "a.jpg")
     tifffile.imwrite(tmp_path / "b.tif", _u16((30, 40)))
-    monkeypatch.setattr(iio, "MAX_PIXELS", 1000)
+    monkeypatch.setattr(decode, "MAX_PIXELS", 1000)
     for name in ("a.jpg", "b.tif"):
         with pytest.raises(ImageReadError, match="too large"):
             iio.load_image(tmp_path / name)
@@ -641,7 +642,7 @@ def test_failed_write_leaves_target_untouched_and_no_temp(
         fp.write(b"half an image")
         raise RuntimeError("disk exploded")
 
-    monkeypatch.setattr(iio, writer, broken)
+    monkeypatch.setattr(encode, writer, broken)
     with pytest.raises(ImageWriteError, match="disk exploded"):
         iio.save_image(_make_image(_u16((5, 5, 3)), 16), target, bit_depth=depth)
     assert target.read_bytes() == before
@@ -743,7 +744,7 @@ def test_quantizing_in_bands_matches_whole_array_rounding(monkeypatch):
     rng = np.random.default_rng(3)
     x = (rng.random((70, 9, 3)) * 1.2 - 0.1).astype(np.float32)
     x[5, 5, 0] = np.nan
-    monkeypatch.setattr(iio, "QUANTIZE_ROWS", 16)  # several bands, the last one short
+    monkeypatch.setattr(formats, "QUANTIZE_ROWS", 16)  # several bands, the last one short
     expected = np.rint(np.clip(np.nan_to_num(x) * np.float32(255), 0, 255)).astype(np.uint8)
     np.testing.assert_array_equal(iio.to_uint8(x), expected)
     assert iio.to_uint16(np.float32(1.5)) == 65535 and iio.to_uint8(np.float32(0.5)).shape == ()

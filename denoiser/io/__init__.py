@@ -1,0 +1,2 @@
+"""Image I/O split by job: formats (the Image type), exif, decode, encode. Import it through
+`denoiser.imageio`, its public face."""
