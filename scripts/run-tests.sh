@@ -5,4 +5,10 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh
 export QT_QPA_PLATFORM=offscreen CUDA_VISIBLE_DEVICES=""
 .venv/bin/ruff check .
-exec .venv/bin/python -m pytest "$@"
+# The fast tier (pytest's default: -m 'not slow'), then the slow tier: bench, lab, Ray and torchrun smoke runs.
+# Exit status 5 is "no test selected" (all the chosen tests are in the other tier), not a failure.
+for tier in "not slow" "slow"; do
+  rc=0
+  .venv/bin/python -m pytest -m "$tier" "$@" || rc=$?
+  if [ "$rc" != 0 ] && [ "$rc" != 5 ]; then exit "$rc"; fi
+done

@@ -4,7 +4,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO, make_tiny_model, shared_data
+
+pytestmark = pytest.mark.slow  # the slow tier: `pytest -m slow` (scripts/run-tests.sh runs both)
 
 
 def test_finetune_bench_reruns_one_case_and_keeps_the_others(tmp_path):

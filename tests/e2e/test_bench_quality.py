@@ -10,6 +10,8 @@ from PIL import Image as PILImage
 
 from tests.conftest import REPO, shared_data
 
+pytestmark = pytest.mark.slow  # the slow tier: `pytest -m slow` (scripts/run-tests.sh runs both)
+
 
 @pytest.fixture(scope="module")
 def quality():

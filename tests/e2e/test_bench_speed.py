@@ -5,7 +5,11 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO, make_tiny_model, shared_data
+
+pytestmark = pytest.mark.slow  # the slow tier: `pytest -m slow` (scripts/run-tests.sh runs both)
 
 
 def test_speed_bench_quick_run_times_models_and_anchors(tmp_path):

@@ -17,6 +17,9 @@ from denoiser.cluster import FileWorker, RayTarget, run_batch_ray
 from denoiser.progress import drain
 from tests.conftest import make_tiny_model, shared_data
 
+pytestmark = pytest.mark.slow  # the slow tier: `pytest -m slow` (scripts/run-tests.sh runs both)
+
+
 ray = pytest.importorskip("ray")
 
 

@@ -13,6 +13,9 @@ from PIL import Image as PILImage
 from denoiser.train import TrainConfig, state_path, train
 from tests.conftest import REPO, shared_data
 
+pytestmark = pytest.mark.slow  # the slow tier: `pytest -m slow` (scripts/run-tests.sh runs both)
+
+
 FLAGS = ["--arch-config", '{"channels": [8, 16]}', "--patch", "32", "--batch", "4", "--steps", "6", "--lr", "2e-3",
          "--warmup", "2", "--val-every", "3", "--checkpoint-every", "3", "--threads", "1",
          "--device", "cpu", "--precision", "fp32", "--seed", "5", "--sigma-range", "10,40"]

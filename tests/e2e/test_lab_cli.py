@@ -16,6 +16,8 @@ from denoiser.cli import EXIT_USAGE, main
 from denoiser.lab.report import format_value
 from tests.conftest import REPO, shared_data
 
+pytestmark = pytest.mark.slow  # the slow tier: `pytest -m slow` (scripts/run-tests.sh runs both)
+
 
 def report_tables(report: str) -> dict[str, list[list[str]]]:
     """Each Markdown table of the report, keyed by the italic caption line just above it."""
