@@ -29,7 +29,7 @@ def _developed(mosaic) -> np.ndarray:
     return develop(dng_bytes(mosaic)).astype(np.float64) / 65535.0
 
 
-def raw_table(data: Path, raw_model: LoadedModel, photo_model: LoadedModel, limit: int) -> dict:
+def raw_table(data: Path, raw_model: LoadedModel, photo_model: LoadedModel, limit: int, precision: str = "fp32") -> dict:
     """{"images": n, "rows": {"level L": {"noisy develop": psnr, "raw (ours)": psnr, "photo on the develop": psnr}}}."""
     files = sorted((data / "test" / RAW_SET).glob("*.png"))[:limit]
     rows: dict = {}
@@ -42,7 +42,7 @@ def raw_table(data: Path, raw_model: LoadedModel, photo_model: LoadedModel, limi
             noisy_mosaic = mosaic_from_image(rgb, shot=shot, read=read, seed=i)
             noisy = _developed(noisy_mosaic)
             raw_out = _developed(drain(denoise_mosaic(noisy_mosaic, raw_model.net)).mosaic)
-            photo_out = denoise(noisy.astype(np.float32), photo_model).image
+            photo_out = denoise(noisy.astype(np.float32), photo_model, precision=precision).image
             for name, out in (("noisy develop", noisy), ("raw (ours)", raw_out), ("photo on the develop (ours)", photo_out)):
                 scores.setdefault(name, []).append(psnr(clean, np.clip(out, 0, 1), 1.0))
         rows[f"level {level:g}"] = {k: float(np.mean(v)) for k, v in scores.items()}
