@@ -361,7 +361,7 @@ def jpeg_markdown(table: dict) -> list[str]:
     models = [k for k in next(iter(table.values()))["rows"][f"q{JPEG_QUALITIES[0]}"] if k != "decoded"]
     lines = ["", f"JPEG artifacts (PSNR dB against the clean image; Pillow JPEG 4:2:0 at each quality, without and "
              f"with Gaussian noise σ {JPEG_NOISE} added before compression, on the first images of each set; the "
-             "default model runs blind; `photo` was trained with JPEG at q 70–95 only; no published anchor on "
+             "default model runs blind; `photo` was trained with JPEG at q 30–95 on half its noisy samples; no published anchor on "
              "these sets):", "",
              "| set | JPEG | Pillow decode | " + " | ".join(models) + " |", "|---|---|---|" + "---|" * len(models)]
     for set_name, entry in table.items():
