@@ -53,7 +53,7 @@ RECIPES = {
     },
     "photo": {
         "command": ("denoiser train --data ../shared/data/train/color --real-data ../shared/data/train/real/PolyU40 "
-                    "--real-share 0.25 --out runs/photo-g.pt --channels 3 --base resources/models/photo.pt "
+                    "--real-share 0.25 --out runs/photo-j.pt --channels 3 --base resources/models/photo.pt "
                     "--noise camera --level-range 0,1 --jpeg-prob 0.5 --jpeg-range 30,95 --clip-prob 0.5 --clean-prob 0.1 "
                     "--exposure-prob 0.25 --sigma-map estimate --val-sigma 50 --white-prob 0.5 --wb-prob 0.3 "
                     "--lr 1e-4 --warmup 100 --patch 96 --batch 16 --steps 200000 --minutes 38 --val-every 500 "
