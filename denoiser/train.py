@@ -341,7 +341,12 @@ def lr_at(step: int, cfg: TrainConfig, elapsed: float | None = None) -> float:
     t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
     if cfg.minutes and elapsed is not None:
         t = max(t, elapsed / (cfg.minutes * 60))
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
+    return cosine_lr(t, cfg.lr, cfg.min_lr)
+
+
+def cosine_lr(t: float, lr: float, min_lr: float) -> float:
+    """The cosine decay from `lr` at t = 0 to `min_lr` at t ≥ 1 (the one schedule of training and the lab)."""
+    return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
 
 
 class StepBatches(torch.utils.data.Dataset):

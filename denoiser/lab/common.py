@@ -24,7 +24,7 @@ from denoiser.data import ImageCache, PatchSampler, find_images
 from denoiser.errors import DenoiserError
 from denoiser.losses import LossConfig, training_loss
 from denoiser.progress import Progress, ProgressGen
-from denoiser.train import NoiseConfig, make_noisy
+from denoiser.train import NoiseConfig, cosine_lr, make_noisy
 
 LAB_PREFIX = "lab-"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -322,7 +322,7 @@ class LabContext:
         net.train()
         for step in range(sc.steps):
             for g in opt.param_groups:
-                g["lr"] = 1e-5 + 0.5 * (sc.lr - 1e-5) * (1 + math.cos(math.pi * step / sc.steps))
+                g["lr"] = cosine_lr(step / sc.steps, sc.lr, 1e-5)
             clean = pool[torch.randint(len(pool), (sc.batch,), generator=gen)]
             noisy = make_noisy(clean, noise, gen)[0] if noise is not None else clean
             loss = training_loss(loss_cfg, net, noisy.contiguous(memory_format=torch.channels_last),

@@ -277,3 +277,11 @@ def test_the_sampler_names_the_image_each_patch_came_from(tmp_path):
     for patch, src in zip(patches, sources, strict=True):
         assert round(float(patch.mean()) * 255) == 40 * (int(src.stem) + 1)
     torch.testing.assert_close(PatchSampler(files, 16, 3, seed=2).sample(12), patches)  # the same draws
+
+
+def test_the_cosine_schedule_runs_from_lr_to_min_lr_and_stays_there():
+    from denoiser.train import cosine_lr
+
+    assert cosine_lr(0.0, 1e-3, 1e-5) == pytest.approx(1e-3)
+    assert cosine_lr(0.5, 1e-3, 1e-5) == pytest.approx((1e-3 + 1e-5) / 2)
+    assert cosine_lr(1.0, 1e-3, 1e-5) == cosine_lr(3.0, 1e-3, 1e-5) == pytest.approx(1e-5)
