@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -21,14 +22,16 @@ from denoiser.cli.common import (
 from denoiser.errors import DenoiserError
 from denoiser.progress import Progress
 
-# train's options that are not `TrainConfig` fields of the same name: their place in the config
-_TRAIN_KEYS = {"noise": "noise.name", "jpeg_range": "noise.jpeg_quality", "loss": "loss.reconstruction",
-               **{n: f"noise.{n}" for n in (
-                   "sigma_range", "sigma_power", "level_range", "clip_prob", "jpeg_prob", "sigma_map", "val_sigma",
-                   "clean_prob", "exposure_prob", "exposure_range", "blur_prob", "blur_range", "white_prob",
-                   "white_range", "sharpen_prob", "sharpen_range", "chroma_nr_prob", "chroma_nr_range",
-                   "develop_prob", "develop_range", "wb_prob", "wb_range")},
-               **{n: f"loss.{n}" for n in ("robustness_lambda", "sparsity_beta", "sparsity_rho")}}
+# train's options named otherwise in the config; the others are named as their TrainConfig, NoiseConfig
+# or LossConfig field
+_RENAMED = {"noise": "noise.name", "jpeg_range": "noise.jpeg_quality", "loss": "loss.reconstruction"}
+
+
+def _config_key(dest: str, noise_fields: set[str], loss_fields: set[str]) -> str:
+    """Where option `dest` lands in the config dict: 'lr', 'noise.clip_prob', 'loss.sparsity_beta'."""
+    if dest in _RENAMED:
+        return _RENAMED[dest]
+    return f"noise.{dest}" if dest in noise_fields else f"loss.{dest}" if dest in loss_fields else dest
 
 
 def _train_config(args: argparse.Namespace) -> Any:
@@ -37,9 +40,11 @@ def _train_config(args: argparse.Namespace) -> Any:
     from denoiser.recipe import merge_recipe, read_recipe
     from denoiser.train import NoiseConfig, TrainConfig
 
-    noise = NoiseConfig(name=args.noise, jpeg_quality=args.jpeg_range, **{
-        k: getattr(args, k) for k, v in _TRAIN_KEYS.items() if v.startswith("noise.") and k not in ("noise", "jpeg_range")})
-    loss = LossConfig(args.loss, args.robustness_lambda, args.sparsity_beta, args.sparsity_rho)
+    noise_fields = {f.name for f in dataclasses.fields(NoiseConfig)}
+    loss_fields = {f.name for f in dataclasses.fields(LossConfig)}
+    noise = NoiseConfig(name=args.noise, jpeg_quality=args.jpeg_range,
+                        **{k: getattr(args, k) for k in noise_fields if hasattr(args, k)})
+    loss = LossConfig(reconstruction=args.loss, **{k: getattr(args, k) for k in loss_fields if hasattr(args, k)})
     flags = TrainConfig(
         data=args.data or [], out=args.out or "", real_data=args.real_data, real_share=args.real_share,
         arch=args.arch, arch_config=_parse_json_object(args.arch_config, "--arch-config") if args.arch_config else {},
@@ -48,7 +53,7 @@ def _train_config(args: argparse.Namespace) -> Any:
         val_every=args.val_every, checkpoint_every=args.checkpoint_every, warmup=args.warmup, minutes=args.minutes,
         base=args.base, resume=args.resume, threads=args.threads, workers=args.workers, description=args.description,
     ).to_dict()
-    given = {_TRAIN_KEYS.get(d, d) for d in getattr(args, "given", set(vars(args)))}
+    given = {_config_key(d, noise_fields, loss_fields) for d in getattr(args, "given", set(vars(args)))}
     given |= {f"arch_config.{k}" for k in flags["arch_config"]}
     try:
         recipe = read_recipe(args.config) if args.config else {}
