@@ -20,7 +20,7 @@ sys.path.insert(0, str(REPO))
 from denoiser.checkpoint import load_checkpoint  # noqa: E402
 from denoiser.recipe import write_recipe  # noqa: E402
 from denoiser.resources import bundled_models_dir  # noqa: E402
-from denoiser.train import TrainConfig  # noqa: E402
+from denoiser.training import TrainConfig  # noqa: E402
 
 MACHINE = ("device", "threads", "workers", "precision")  # left to the machine that reruns the stage
 

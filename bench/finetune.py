@@ -40,10 +40,11 @@ sys.path.insert(0, str(REPO))
 
 from denoiser.checkpoint import LoadedModel, load_checkpoint, load_model  # noqa: E402
 from denoiser.evaluate import load_clean, noisy_version, to_8bit  # noqa: E402
-from denoiser.finetune import MODE_DEFAULTS, NOTHING_TO_LEARN, FinetuneConfig, FinetuneResult, finetune  # noqa: E402
 from denoiser.inference import denoise  # noqa: E402
 from denoiser.metrics import psnr  # noqa: E402
-from denoiser.progress import Progress, drain  # noqa: E402
+from denoiser.progress import drain  # noqa: E402
+from denoiser.training import MODE_DEFAULTS, NOTHING_TO_LEARN, FinetuneConfig, FinetuneResult, finetune  # noqa: E402
+from denoiser.training.events import FinetuneProgress  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 SIGMAS = (25, 50)
@@ -55,8 +56,8 @@ def run_finetune(cfg: FinetuneConfig, label: str) -> FinetuneResult:
     """Drain a fine-tuning run, printing its validations."""
     t = time.time()
 
-    def show(ev: Progress) -> None:
-        if "val_score" in ev.data or ev.done == 0:
+    def show(ev: FinetuneProgress) -> None:
+        if ev.val_score is not None or ev.done == 0:
             print(f"  {label}: {ev.message} ({time.time() - t:.0f} s)", file=sys.stderr, flush=True)
 
     result = drain(finetune(cfg), show)

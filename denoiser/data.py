@@ -2,7 +2,7 @@
 
 Images are decoded on demand and kept as uint8/uint16 arrays in a cache bounded by `cache_mb`, so a
 folder of large photos never has to fit in memory. Noise is not added here but per batch in
-`denoiser.train`, on the fly.
+`denoiser.training`, on the fly.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ The model learns on the PD sub-images (quarter resolution, nearly white noise) b
 full-resolution photo, whose noise is correlated; a distillation term ‖f(y) − PD⁻¹(f(PD(y)))‖² pulls
 the full-resolution output towards its own output on the PD sub-images put back together (that target
 is computed anyway for the regulariser, so it costs no extra pass), which makes what is learned carry
-over. `denoiser.finetune` keeps a base whose output already holds little of the photos' noise
+over. `denoiser.training.finetune_noisy` keeps a base whose output already holds little of the photos' noise
 (`NOTHING_TO_LEARN`). The measurements behind these choices are in docs/notes/self_supervised.md.
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
@@ -15,13 +16,12 @@ from denoiser.cli.common import (
     drain_training,
 )
 from denoiser.errors import DenoiserError
-from denoiser.progress import Progress
+from denoiser.training.events import FinetuneProgress
 
 
 def run(args: argparse.Namespace) -> int:
     from denoiser.distributed import from_environment
-    from denoiser.finetune import FinetuneConfig, estimate_memory_mb, finetune, output_path
-    from denoiser.train import state_path
+    from denoiser.training import FinetuneConfig, estimate_memory_mb, finetune, output_path, state_path
 
     if not 0 <= args.val_fraction < 1:
         raise UsageError("--val-fraction must be within [0, 1)")
@@ -47,10 +47,9 @@ def run(args: argparse.Namespace) -> int:
               f"(model {mem['model']:.0f}, activations {mem['activations']:.0f}, images {mem['images']:.0f})",
               file=sys.stderr, flush=True)
 
-    def show(ev: Progress) -> None:
+    def show(ev: FinetuneProgress) -> None:
         if main_rank and not args.quiet and ev.total > 0:
-            eta = ev.data.get("eta_s", 0.0)
-            eta_text = f"  ETA {eta / 60:.1f} min" if eta != float("inf") else ""
+            eta_text = f"  ETA {ev.eta_s / 60:.1f} min" if math.isfinite(ev.eta_s) else ""
             print(f"{ev.message}{eta_text}", file=sys.stderr, flush=True)
 
     result = drain_training(finetune(cfg), show, main_rank, f"stopped; the best checkpoint so far is kept at {out}; "

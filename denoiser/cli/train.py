@@ -20,7 +20,7 @@ from denoiser.cli.common import (
     drain_training,
 )
 from denoiser.errors import DenoiserError
-from denoiser.progress import Progress
+from denoiser.training.events import TrainProgress
 
 # train's options named otherwise in the config; the others are named as their TrainConfig, NoiseConfig
 # or LossConfig field
@@ -38,7 +38,7 @@ def _train_config(args: argparse.Namespace) -> Any:
     """The run's TrainConfig: the command line's options over --config's recipe over the defaults."""
     from denoiser.losses import LossConfig
     from denoiser.recipe import merge_recipe, read_recipe
-    from denoiser.train import NoiseConfig, TrainConfig
+    from denoiser.training import NoiseConfig, TrainConfig
 
     noise_fields = {f.name for f in dataclasses.fields(NoiseConfig)}
     loss_fields = {f.name for f in dataclasses.fields(LossConfig)}
@@ -71,17 +71,15 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from denoiser.distributed import from_environment
-    from denoiser.train import state_path, train
+    from denoiser.training import state_path, train
 
     cfg = _train_config(args)
     if not cfg.resume and not args.overwrite and (Path(cfg.out).exists() or state_path(cfg.out).exists()):
         raise UsageError(f"{cfg.out} already exists: choose another --out, --resume {state_path(cfg.out)}, "
                          "or --overwrite")
 
-    def show(ev: Progress) -> None:
-        d = ev.data
-        print(f"{ev.message}  {d.get('images_per_s', 0):.1f} img/s  ETA {d.get('eta_s', 0) / 60:.1f} min",
-              file=sys.stderr, flush=True)
+    def show(ev: TrainProgress) -> None:
+        print(f"{ev.message}  {ev.images_per_s:.1f} img/s  ETA {ev.eta_s / 60:.1f} min", file=sys.stderr, flush=True)
 
     main_rank = from_environment().is_main  # under torchrun, rank 0 speaks for all
     out = drain_training(train(cfg), show, main_rank,

@@ -1,9 +1,9 @@
-"""Shared machinery of the autoencoder lab: run sizes, model specs, data, a compact training loop, scores.
+"""Shared machinery of the autoencoder lab: run sizes, model specs, data, training, scores.
 
-The lab trains many tiny `conv-ae` models on small gray patches, so it uses its own short training loop
-instead of `denoiser.train.train` (no validation passes, no resumable state), but the same engine parts:
-architectures from the registry, `make_noisy` for the corruptions, the engine losses (reconstruction,
-encoder robustness, KL sparsity), `PatchSampler` for the patches and `save_checkpoint` for the models.
+The lab trains many tiny `conv-ae` models on a fixed pool of small gray patches, through the engine's
+one `Trainer` (without validation passes or a resumable state) and the same engine parts: architectures
+from the registry, `make_noisy` for the corruptions, the engine losses (reconstruction, encoder
+robustness, KL sparsity), `PatchSampler` for the patches and `save_checkpoint` for the models.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from denoiser.data import ImageCache, PatchSampler, find_images
 from denoiser.errors import DenoiserError
 from denoiser.losses import LossConfig, training_loss
 from denoiser.progress import Progress, ProgressGen
-from denoiser.train import NoiseConfig, cosine_lr, make_noisy
+from denoiser.training import NoiseConfig, cosine_lr, make_noisy
+from denoiser.training.trainer import Cadence, StepLoss, Trainer
 
 LAB_PREFIX = "lab-"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -318,24 +320,22 @@ class LabContext:
         loss_cfg = spec.loss_config()
         every = max(1, sc.steps // 25)
         t0 = time.time()
-        losses: list[float] = []
-        net.train()
-        for step in range(sc.steps):
-            for g in opt.param_groups:
-                g["lr"] = cosine_lr(step / sc.steps, sc.lr, 1e-5)
-            clean = pool[torch.randint(len(pool), (sc.batch,), generator=gen)]
-            noisy = make_noisy(clean, noise, gen)[0] if noise is not None else clean
-            loss = training_loss(loss_cfg, net, noisy.contiguous(memory_format=torch.channels_last),
-                                 clean.contiguous(memory_format=torch.channels_last))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            opt.step()
-            losses.append(float(loss.detach()))
-            self.done += 1
-            if (step + 1) % every == 0 or step + 1 == sc.steps:
-                yield self.progress(f"{experiment}: training {LAB_PREFIX}{spec.name} "
-                                    f"{step + 1}/{sc.steps} loss {np.mean(losses[-every:]):.5f}")
+
+        def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            while True:
+                clean = pool[torch.randint(len(pool), (sc.batch,), generator=gen)]
+                noisy = make_noisy(clean, noise, gen)[0] if noise is not None else clean
+                yield (noisy.contiguous(memory_format=torch.channels_last),
+                       clean.contiguous(memory_format=torch.channels_last))
+
+        trainer = Trainer(net, list(net.parameters()), opt, steps=sc.steps, batch=sc.batch,
+                          schedule=lambda step, _t: cosine_lr(step / sc.steps, sc.lr, 1e-5),
+                          device=torch.device("cpu"), cadence=Cadence(log_every=every))
+        counted = 0
+        for ev in trainer.run(batches(), lambda b: StepLoss(training_loss(loss_cfg, net, *b))):
+            self.done += ev.step - counted
+            counted = ev.step
+            yield self.progress(f"{experiment}: training {LAB_PREFIX}{spec.name} {ev.step}/{sc.steps} loss {ev.loss:.5f}")
         net.eval()
         seconds = time.time() - t0
         self.train_seconds[spec.name] = seconds
@@ -353,7 +353,7 @@ class LabContext:
             "config": {"loss": asdict(loss_cfg)},
         }
         noise_dict = asdict(noise) if noise is not None else {"name": "none"}
-        metrics = {"train_loss": float(np.mean(losses[-every:]))}
+        metrics = {"train_loss": trainer.recent_loss(every)}
         description = f"Autoencoder lab: {spec.description or spec.name} ({spec.training_label()})"
         path = save_checkpoint(self.models_dir / f"{LAB_PREFIX}{spec.name}.pt", net, noise=noise_dict,
                                training=training, metrics=metrics, description=description)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from denoiser.checkpoint import ModelInfo
 from denoiser.errors import DenoiserError
-from denoiser.finetune import (
+from denoiser.training import (
     MODE_DEFAULTS,
     FinetuneConfig,
     FinetuneResult,
@@ -33,7 +33,7 @@ from denoiser.finetune import (
     output_path,
     unique_output_name,
 )
-from denoiser.progress import Progress
+from denoiser.training.events import FinetuneProgress
 from gui import settings
 from gui.dialogs.job_dialog import JobDialog, format_eta
 from gui.messages import show_warning
@@ -264,17 +264,15 @@ class FinetuneDialog(JobDialog):
         self._out = out
         self._launch(lambda: finetune(cfg), "Fine-tune")
 
-    def _on_progress(self, event: Progress) -> None:
-        d = event.data
+    def _on_progress(self, event: FinetuneProgress) -> None:
         if event.total > 0:
             self.progress.setValue(int(event.fraction * 1000))
-        eta = d.get("eta_s")
-        if eta is not None and math.isfinite(eta):
-            self.eta_label.setText(f"ETA {format_eta(eta)}")
+        if math.isfinite(event.eta_s) and event.total > 0:
+            self.eta_label.setText(f"ETA {format_eta(event.eta_s)}")
         self.status_label.setText(event.message)
         self.curve.add(event)
-        if "thumbnails" in d:
-            self.thumbnails.set_images(d["thumbnails"])
+        if event.thumbnails is not None:
+            self.thumbnails.set_images(event.thumbnails)
 
     def _finish(self, outcome: str, text: str) -> None:
         self._end_job()

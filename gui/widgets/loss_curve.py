@@ -8,7 +8,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from denoiser.progress import Progress
+from denoiser.training.events import FinetuneProgress
 
 LOSS_COLOUR = QColor(40, 110, 200)
 SCORE_COLOUR = QColor(220, 120, 30)
@@ -35,16 +35,15 @@ class LossCurve(QWidget):
         self.losses, self.scores, self.before, self.steps = [], [], None, 1
         self.update()
 
-    def add(self, event: Progress) -> None:
-        """Take the loss, score, base score and step count from a progress event."""
-        d = event.data
-        self.steps = max(self.steps, int(d.get("steps") or 1))
-        if d.get("before") is not None and math.isfinite(d["before"]):
-            self.before = float(d["before"])
-        if "loss" in d and math.isfinite(d["loss"]):
-            self.losses.append((float(d["step"]), float(d["loss"])))
-        if "val_score" in d and math.isfinite(d["val_score"]):
-            self.scores.append((float(d["step"]), float(d["val_score"])))
+    def add(self, event: FinetuneProgress) -> None:
+        """Take the loss, score, base score and step count from a fine-tuning event."""
+        self.steps = max(self.steps, event.steps or 1)
+        if event.before is not None and math.isfinite(event.before):
+            self.before = event.before
+        if event.loss is not None and math.isfinite(event.loss):
+            self.losses.append((float(event.step), event.loss))
+        if event.val_score is not None and math.isfinite(event.val_score):
+            self.scores.append((float(event.step), event.val_score))
         self.update()
 
     @staticmethod

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image as PILImage
 
-from denoiser.train import TrainConfig, state_path, train
+from denoiser.training import TrainConfig, state_path, train
 from tests.conftest import REPO, shared_data
 
 pytestmark = pytest.mark.slow  # the slow tier: `pytest -m slow` (scripts/run-tests.sh runs both)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from denoiser.cli import main
-from denoiser.train import state_path
+from denoiser.training import state_path
 from tests.conftest import REPO, shared_data
 
 SMALL = ["--patch", "32", "--batch", "2", "--val-fraction", "0.25"]

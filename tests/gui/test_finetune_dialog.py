@@ -97,7 +97,7 @@ def test_a_finished_noisy_run_shows_thumbnails_and_use_this_model_selects_it(qtb
 
 def test_a_noisy_run_on_a_base_that_already_removes_the_noise_keeps_it_and_says_so(qtbot, window, photos: Path,
                                                                                  monkeypatch) -> None:
-    import denoiser.finetune as finetune_module
+    import denoiser.training.finetune_noisy as finetune_module
 
     monkeypatch.setattr(finetune_module, "NOTHING_TO_LEARN", 100.0)  # any base now counts as removing the noise
     dialog = window.open_finetune()

@@ -9,21 +9,22 @@ import torch
 import torch.nn.functional as F
 from PIL import Image as PILImage
 
-from denoiser import finetune as finetune_module
 from denoiser.checkpoint import list_models, load_model, read_info
 from denoiser.errors import DenoiserError
-from denoiser.finetune import (
+from denoiser.progress import drain
+from denoiser.selfsupervised import NEIGHBOUR_PAIRS, neighbor_subsample, pd_down, pd_up, self_supervised_loss
+from denoiser.training import (
     THUMB,
     FinetuneConfig,
+    FinetuneProgress,
     base_noise_config,
     estimate_memory_mb,
     finetune,
     output_path,
+    state_path,
     unique_output_name,
 )
-from denoiser.progress import drain
-from denoiser.selfsupervised import NEIGHBOUR_PAIRS, neighbor_subsample, pd_down, pd_up, self_supervised_loss
-from denoiser.train import state_path
+from denoiser.training import finetune_noisy as finetune_module
 
 
 def _write_photos(folder: Path, noise: float, n: int = 5) -> Path:
@@ -147,10 +148,11 @@ def test_clean_finetune_writes_a_card_and_appears_in_the_model_list(models_dir: 
                          val_fraction=0.25)
     events, result = drain_events(finetune(cfg))
     assert result.path == models_dir / "mine.pt" and state_path(result.path).exists()
-    vals = [e.data["val_score"] for e in events if "val_score" in e.data]
+    vals = [e.val_score for e in events if e.val_score is not None]
     assert len(vals) == 3 and all(np.isfinite(vals))
-    assert events[-1].data["step"] == 3 and "eta_s" in events[-1].data and "loss" in events[-1].data
-    assert result.before == pytest.approx(events[-1].data["before"]) and result.after == pytest.approx(max(vals))
+    assert events[-1].step == 3 and events[-1].eta_s >= 0 and events[-1].loss is not None
+    assert all(isinstance(e, FinetuneProgress) and e.mode == "clean" for e in events)
+    assert result.before == pytest.approx(events[-1].before) and result.after == pytest.approx(max(vals))
     info = read_info(result.path)
     card = info.training["finetune"]
     assert card["base"] == "gaussian-color" and card["mode"] == "clean" and card["data"] == [str(photos)]
@@ -179,13 +181,14 @@ def test_noisy_finetune_scores_without_reference_and_sends_thumbnails(models_dir
     cfg = FinetuneConfig([str(noisy_photos)], base="photo", out="night", mode="noisy", steps=3, patch=32, batch=2,
                          val_fraction=0.25)
     events, result = drain_events(finetune(cfg))
-    first = next(e for e in events if "thumbnails" in e.data)
-    assert set(first.data["thumbnails"]) == {"noisy", "before"} and first.data["before"] == result.before
-    last = [e for e in events if "val_score" in e.data][-1]
-    thumbs = last.data["thumbnails"]
+    first = next(e for e in events if e.thumbnails is not None)
+    assert set(first.thumbnails) == {"noisy", "before"} and first.before == result.before
+    last = [e for e in events if e.val_score is not None][-1]
+    thumbs = last.thumbnails
     assert set(thumbs) == {"noisy", "before", "after"}
     assert all(t.dtype == np.uint8 and t.shape[2] == 3 and max(t.shape[:2]) <= THUMB for t in thumbs.values())
-    assert thumbs["noisy"].std() > 0 and last.data["residual_sigma"] > 0
+    assert thumbs["noisy"].std() > 0 and last.validation.residual_sigma > 0
+    assert set(last.parts) == {"anchor_loss", "distill_loss", "reconstruction_loss"}
     info = read_info(result.path)
     assert result.score_name == "N2N score" and info.training["finetune"]["mode"] == "noisy"
     assert info.metrics["val_n2n_score"] == pytest.approx(result.after) and info.noise == read_info(
@@ -204,7 +207,7 @@ def test_cancel_keeps_a_checkpoint_and_resume_continues_exactly(models_dir: Path
                          val_fraction=0.25)
     gen = finetune(cfg)
     for ev in gen:
-        if ev.data.get("step", 0) >= 2:
+        if ev.step >= 2:
             break
     gen.close()  # what the GUI's Cancel and the CLI's Ctrl+C do
     out, state = models_dir / f"c-{mode}.pt", state_path(models_dir / f"c-{mode}.pt")
@@ -213,7 +216,7 @@ def test_cancel_keeps_a_checkpoint_and_resume_continues_exactly(models_dir: Path
     assert 1 <= card["steps"] <= 2  # the steps of the best validated weights
     assert torch.load(state, weights_only=False)["step"] == 2
     events, result = drain_events(finetune(replace(cfg, resume=str(state))))
-    steps = [e.data["step"] for e in events if "loss" in e.data]
+    steps = [e.step for e in events if e.loss is not None]
     assert steps[0] == 3 and steps[-1] == 6 and not result.cancelled
     assert read_info(out).training["finetune"]["cancelled"] is False
     drain_events(finetune(replace(cfg, out=f"u-{mode}")))  # the same run without interruption
@@ -264,7 +267,7 @@ def test_small_photos_are_valid_input(models_dir: Path, tmp_path: Path, sizes: l
     cfg = FinetuneConfig([str(folder)], base="gaussian-color", out="small", mode="clean", steps=2, patch=32, batch=2,
                          val_fraction=0.34)
     events, result = drain_events(finetune(cfg))
-    vals = [e.data["val_score"] for e in events if "val_score" in e.data]
+    vals = [e.val_score for e in events if e.val_score is not None]
     assert vals and all(np.isfinite(vals)) and result.path.exists()
 
 

@@ -14,15 +14,8 @@ from denoiser.data import PairSampler, find_pairs, real_validation_crops, split_
 from denoiser.errors import DenoiserError
 from denoiser.noise import apply_noise, camera, reduce_chroma_noise, sharpen_noise
 from denoiser.progress import drain
-from denoiser.train import (
-    NoiseConfig,
-    StepBatches,
-    TrainConfig,
-    expose,
-    make_noisy,
-    train,
-    training_precision,
-)
+from denoiser.training import NoiseConfig, StepBatches, TrainConfig, make_noisy, train, training_precision
+from denoiser.training.synthesis import expose
 
 
 def textured(h: int = 64, w: int = 64, seed: int = 0) -> torch.Tensor:
@@ -189,7 +182,7 @@ def test_training_on_real_pairs_validates_on_the_held_out_scenes(tmp_path: Path,
 
 
 def test_training_precision_follows_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    from denoiser import train as tr
+    from denoiser.training import trainer as tr
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(tr, "cpu_has_native_bf16", lambda: False)

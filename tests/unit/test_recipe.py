@@ -10,7 +10,8 @@ from denoiser.errors import DenoiserError
 from denoiser.losses import LossConfig
 from denoiser.recipe import merge_recipe, read_recipe, write_recipe
 from denoiser.resources import bundled_models_dir
-from denoiser.train import RESUME_MAY_CHANGE, NoiseConfig, TrainConfig
+from denoiser.training import NoiseConfig, TrainConfig
+from denoiser.training.config import RESUME_MAY_CHANGE
 
 REPO = Path(__file__).resolve().parents[2]
 

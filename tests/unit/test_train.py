@@ -10,7 +10,7 @@ from denoiser.data import PatchSampler, find_images, split_train_val
 from denoiser.errors import DenoiserError
 from denoiser.losses import LossConfig
 from denoiser.progress import drain
-from denoiser.train import (
+from denoiser.training import (
     NoiseConfig,
     StepBatches,
     TrainConfig,
@@ -77,9 +77,10 @@ def test_training_runs_improves_saves_and_resumes_exactly(folder, tmp_path):
         except StopIteration as stop:
             assert stop.value == out
             break
-    vals = [e.data["val_psnr"] for e in events if "val_psnr" in e.data]
+    vals = [e.val_score for e in events if e.validation is not None]
     assert len(vals) == 2 and all(np.isfinite(vals))
-    assert events[-1].done == 12 and "images_per_s" in events[-1].data and "eta_s" in events[-1].data
+    assert events[-1].done == events[-1].step == 12 and events[-1].images_per_s > 0 and events[-1].eta_s == 0
+    assert events[-1].best_score == max(vals) and [e.saved for e in events if e.saved] != []
     info = read_info(out)
     assert info.training["steps"] in (6, 12) and info.metrics["val_psnr"] == max(vals)
     # an interrupted run resumed from its state file ends where an uninterrupted one ends
@@ -164,7 +165,7 @@ def test_time_budget_anneals_the_schedule_and_validates_at_the_stop(folder, tmp_
         except StopIteration:
             break
     last = events[-1]
-    assert 0 < last.done < run.steps and "val_psnr" in last.data
+    assert 0 < last.done < run.steps and last.validation is not None and last.message.startswith("stopped at step")
     assert read_info(out).metrics["history"][-1][0] == last.done
 
 
@@ -245,7 +246,7 @@ def test_a_run_that_cannot_train_or_save_is_refused_before_the_first_step(folder
     blocker = tmp_path / "a-file"
     blocker.write_text("in the way")
     built = []
-    monkeypatch.setattr("denoiser.train.build_model", lambda cfg: built.append(cfg))  # no training may start
+    monkeypatch.setattr("denoiser.training.supervised.build_model", lambda cfg: built.append(cfg))  # no training may start
     with pytest.raises(DenoiserError, match="cannot write"):
         next(train(TrainConfig(**base, out=str(blocker / "m.pt"))))
     assert not built and blocker.read_text() == "in the way" and not (tmp_path / "m.pt").exists()
@@ -280,7 +281,7 @@ def test_the_sampler_names_the_image_each_patch_came_from(tmp_path):
 
 
 def test_the_cosine_schedule_runs_from_lr_to_min_lr_and_stays_there():
-    from denoiser.train import cosine_lr
+    from denoiser.training import cosine_lr
 
     assert cosine_lr(0.0, 1e-3, 1e-5) == pytest.approx(1e-3)
     assert cosine_lr(0.5, 1e-3, 1e-5) == pytest.approx((1e-3 + 1e-5) / 2)
