@@ -25,3 +25,14 @@ def test_display_check_names_the_package_qt_needs(tmp_path: Path) -> None:
     quiet = subprocess.run(["bash", str(REPO / "scripts" / "check-qt-display.sh")],
                            env={**env, "QT_QPA_PLATFORM": "offscreen"}, capture_output=True, text=True, timeout=60)
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_every_package_is_in_the_install() -> None:
+    """A non-editable `pip install .` ships only the packages pyproject.toml lists: a new subpackage
+    left out of it imports here and fails on a user's machine."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {str(p.parent.relative_to(REPO)).replace(os.sep, ".") for top in ("denoiser", "gui", "resources")
+             for p in (REPO / top).rglob("__init__.py")}
+    assert found - listed == set()
