@@ -163,3 +163,10 @@ def output_format_for(path: str | Path) -> str:
         known = ", ".join(sorted(_EXTENSION_FORMATS))
         raise ValueError(f"unknown image file extension '{ext or '(none)'}' (use one of {known})")
     return fmt
+
+
+def _to_float(a: np.ndarray, scale: float) -> np.ndarray:
+    """Integer samples as float32 in [0, 1] (`scale` is the format's maximum), without a float64 copy."""
+    out = a.astype(np.float32)
+    out /= scale
+    return out
