@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny models (fast on the CPU), isolated user-model folder, paths to ../shared data."""
+"""Shared fixtures: an isolated user-model folder with tiny models, a seeded generator (helpers: tests/helpers.py)."""
 
 from __future__ import annotations
 
@@ -7,39 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-
-
-def shared_data(*parts: str) -> Path:
-    """A path under ../shared/data; skips the test when the data is not beside the repo."""
-    p = SHARED_DATA.joinpath(*parts)
-    if not p.exists():
-        pytest.skip(f"shared data not found: {p}")
-    return p
-
-
-def make_tiny_model(path: Path, channels: int = 3, arch: str = "unet", seed: int = 0) -> Path:
-    """Write a small checkpoint quickly trained enough to be a near-identity denoiser."""
-    from denoiser.archs import build_arch
-    from denoiser.checkpoint import save_checkpoint
-
-    torch.manual_seed(seed)
-    cfg = {"unet": {"channels": [8, 16], "blocks": 1, "bottleneck_blocks": 1}, "dncnn": {"depth": 5, "features": 8}}
-    net = build_arch(arch, in_channels=channels, **cfg.get(arch, {}))
-    with torch.no_grad():  # start as an exact identity: the residual tail predicts zero noise
-        if arch == "unet":
-            net.tail.weight.zero_()
-            net.tail.bias.zero_()
-        elif arch == "dncnn":
-            net.tail.weight.zero_()
-            net.tail.bias.zero_()
-    return save_checkpoint(path, net, noise={"name": "gaussian"}, training={"steps": 0},
-                           metrics={"val_psnr": 0.0}, description="tiny test model")
+from tests.helpers import make_tiny_model  # noqa: E402
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, make_tiny_model, shared_data
+from tests.helpers import REPO, make_tiny_model, shared_data
 
 pytestmark = pytest.mark.slow  # the slow tier: `pytest -m slow` (scripts/run-tests.sh runs both)
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 from PIL import Image as PILImage
 
-from tests.conftest import REPO, shared_data
+from tests.helpers import REPO, shared_data
 
 pytestmark = pytest.mark.slow  # the slow tier: `pytest -m slow` (scripts/run-tests.sh runs both)
 

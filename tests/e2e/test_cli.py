@@ -16,7 +16,7 @@ from PIL import Image as PILImage
 
 from denoiser.cli import main
 from denoiser.imageio import load_image
-from tests.conftest import REPO, shared_data
+from tests.helpers import REPO, shared_data
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

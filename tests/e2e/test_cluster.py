@@ -15,7 +15,7 @@ from denoiser.batch import BatchOptions
 from denoiser.cli import main
 from denoiser.cluster import FileWorker, RayTarget, run_batch_ray
 from denoiser.progress import drain
-from tests.conftest import make_tiny_model, shared_data
+from tests.helpers import make_tiny_model, shared_data
 
 pytestmark = pytest.mark.slow  # the slow tier: `pytest -m slow` (scripts/run-tests.sh runs both)
 

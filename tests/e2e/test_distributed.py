@@ -11,7 +11,7 @@ import torch
 from PIL import Image as PILImage
 
 from denoiser.training import TrainConfig, state_path, train
-from tests.conftest import REPO, shared_data
+from tests.helpers import REPO, shared_data
 
 pytestmark = pytest.mark.slow  # the slow tier: `pytest -m slow` (scripts/run-tests.sh runs both)
 
@@ -79,7 +79,7 @@ def finetune(*args: str, processes: int = 1) -> subprocess.CompletedProcess:
 
 
 def test_finetune_on_two_processes_matches_one_and_rank_0_alone_reports(photos, tmp_path) -> None:
-    from tests.conftest import make_tiny_model
+    from tests.helpers import make_tiny_model
 
     base = make_tiny_model(tmp_path / "base.pt")
     flags = ["--base", str(base), "--steps", "4", "--patch", "32", "--batch", "4", "--threads", "1",

@@ -10,7 +10,7 @@ import torch
 
 from denoiser.cli import main
 from denoiser.training import state_path
-from tests.conftest import REPO, shared_data
+from tests.helpers import REPO, shared_data
 
 SMALL = ["--patch", "32", "--batch", "2", "--val-fraction", "0.25"]
 

@@ -7,14 +7,13 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from denoiser.cli import EXIT_USAGE, main
 from denoiser.lab.report import format_value
-from tests.conftest import REPO, shared_data
+from tests.helpers import REPO, shared_data
 
 pytestmark = pytest.mark.slow  # the slow tier: `pytest -m slow` (scripts/run-tests.sh runs both)
 
@@ -36,13 +35,10 @@ def report_tables(report: str) -> dict[str, list[list[str]]]:
 def test_quick_lab_writes_a_consistent_report(tmp_path: Path) -> None:
     train, test = shared_data("train", "gray"), shared_data("test", "BSD68")
     out = tmp_path / "lab"
-    start = time.time()
     proc = subprocess.run([sys.executable, "-m", "denoiser", "lab", "--out", str(out), "--quick", "-q",
                            "--train-data", str(train), "--test-data", str(test)],
                           capture_output=True, text=True, cwd=REPO, timeout=180)
-    seconds = time.time() - start
     assert proc.returncode == 0, proc.stderr
-    assert seconds < 120, f"quick mode took {seconds:.0f} s"
     assert "report:" in proc.stdout and "checks agree with the theory" in proc.stdout
     report = (out / "REPORT.md").read_text()
     data = json.loads((out / "results.json").read_text())

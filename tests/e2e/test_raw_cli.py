@@ -11,7 +11,7 @@ from PIL import Image as PILImage
 from denoiser.cli import main
 from denoiser.metrics import psnr
 from denoiser.raw import SOFTWARE, develop, mosaic_from_image, read_raw, write_dng
-from tests.conftest import shared_data
+from tests.helpers import shared_data
 
 pytest.importorskip("rawpy")
 

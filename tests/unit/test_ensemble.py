@@ -14,7 +14,7 @@ from denoiser.inference import denoise, denoise_array
 from denoiser.metrics import psnr
 from denoiser.progress import drain
 from denoiser.resources import bundled_models_dir
-from tests.conftest import shared_data
+from tests.helpers import shared_data
 
 
 def test_each_inverse_undoes_its_transform_and_the_eight_are_distinct() -> None:

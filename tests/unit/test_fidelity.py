@@ -14,7 +14,7 @@ from denoiser.fidelity import clipped_interior, keep_clipped, measure_fidelity, 
 from denoiser.inference import denoise, denoise_array
 from denoiser.progress import drain
 from denoiser.resources import bundled_models_dir
-from tests.conftest import shared_data
+from tests.helpers import shared_data
 
 
 def saturated_photo(size: int = 256) -> np.ndarray:

@@ -151,7 +151,7 @@ def test_bf16_costs_the_bundled_model_almost_nothing_on_a_real_image():
     from denoiser.evaluate import load_clean, noisy_version, to_8bit
     from denoiser.metrics import psnr
     from denoiser.resources import bundled_models_dir
-    from tests.conftest import shared_data
+    from tests.helpers import shared_data
 
     clean = load_clean(shared_data("test", "Kodak24") / "kodim05.png", gray=False)[100:292, 100:292]
     noisy = (noisy_version(clean, 25.0, 0) / 255.0).astype(np.float32)
