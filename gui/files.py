@@ -30,11 +30,6 @@ def open_filter() -> str:
     return f"Images ({patterns});;All files (*)"
 
 
-def filter_for_format(fmt: str) -> str:
-    """The save filter entry of a format (PNG when unknown)."""
-    return SAVE_FILTERS.get(fmt, SAVE_FILTERS["png"])
-
-
 def save_filters(raw: bool = False) -> dict[str, str]:
     """Save filters by format; `raw` adds DNG (a camera RAW denoised in the raw domain)."""
     return {"dng": DNG_FILTER, **SAVE_FILTERS} if raw else dict(SAVE_FILTERS)
