@@ -14,7 +14,8 @@
 # resources/models/gaussian-color.pt), GRAY_BASE (default COLOR_BASE), PHOTO_BASE (default
 # resources/models/photo.pt); COLOR_LR and
 # GRAY_LR (4e-4), PHOTO_LR (3e-4); WARMUP (300); WORKERS (loader processes per Gaussian run, 3) and
-# PHOTO_WORKERS (7); SEED (4); DEVICE (cuda; cpu makes it a smoke test). The photo camera pipeline:
+# PHOTO_WORKERS (7); SEED (4); EMA (0: the decay of the weights' moving average that validates and is
+# kept, `denoiser train --ema`); DEVICE (cuda; cpu makes it a smoke test). The photo camera pipeline:
 # PHOTO_WHITE (0.5: share of samples whose sensor noise is partly per-pixel, both parts added before the
 # develop's one clip; after 500 CPU steps +1.3 dB on SIDD_val10, level elsewhere, clean photos kept within
 # 0.1 levels), PHOTO_WB (0.3: share of samples with their own white balance; 500 CPU steps at 0.5: +0.3 dB on the PolyU40
@@ -38,7 +39,7 @@ GRAY_DATA=("$DATA/color")
 ARCH='{"channels": [32, 64, 128, 256], "blocks": 2, "bottleneck_blocks": 2}'
 COMMON=(--arch unet --arch-config "$ARCH" --patch 128 --batch 64 --device "${DEVICE:-cuda}" --minutes "$MINUTES"
         --steps 200000 --warmup "${WARMUP:-300}" --val-every 500 --checkpoint-every 1000 --seed "${SEED:-4}"
-        --threads 2)
+        --threads 2 --ema "${EMA:-0}")
 GAUSS=(--noise gaussian --sigma-range 0,75 --clip-prob 0.5 --exposure-prob 0.25 --workers "${WORKERS:-3}")
 REAL=()
 [ -d "$DATA/real/PolyU40" ] && REAL=(--real-data "$DATA/real/PolyU40" --real-share 0.25)

@@ -49,7 +49,7 @@ def _train_config(args: argparse.Namespace) -> Any:
         data=args.data or [], out=args.out or "", real_data=args.real_data, real_share=args.real_share,
         arch=args.arch, arch_config=_parse_json_object(args.arch_config, "--arch-config") if args.arch_config else {},
         channels=args.channels, noise=noise, loss=loss, patch=args.patch, batch=args.batch, steps=args.steps,
-        lr=args.lr, device=args.device, precision=args.precision, seed=args.seed, val_fraction=args.val_fraction,
+        lr=args.lr, ema=args.ema, device=args.device, precision=args.precision, seed=args.seed, val_fraction=args.val_fraction,
         val_every=args.val_every, checkpoint_every=args.checkpoint_every, warmup=args.warmup, minutes=args.minutes,
         base=args.base, resume=args.resume, threads=args.threads, workers=args.workers, description=args.description,
     ).to_dict()
@@ -65,6 +65,8 @@ def _train_config(args: argparse.Namespace) -> Any:
     for name in ("data", "out"):
         if not getattr(cfg, name):
             raise UsageError(f"--{name} is needed (on the command line or as `{name}` in --config)")
+    if not 0.0 <= cfg.ema < 1.0:
+        raise UsageError(f"--ema takes a decay within [0, 1), e.g. 0.999, not {cfg.ema:g}")
     _check_train_arch(cfg)
     return cfg
 
@@ -186,6 +188,9 @@ def add_parser(sub: Any) -> None:
     t.add_argument("--steps", type=_positive(int), default=10000)
     t.add_argument("--lr", type=_positive(float), default=5e-4)
     t.add_argument("--warmup", type=int, default=200, help="linear learning-rate warm-up steps")
+    t.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="validate and save the exponential moving average of the weights, e.g. 0.999 "
+                        "(0 = the weights themselves; default 0)")
     t.add_argument("--minutes", type=_positive(float), default=None,
                    help="stop after this much wall time; the learning rate then anneals over it")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

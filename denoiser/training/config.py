@@ -73,6 +73,7 @@ class TrainConfig:
     steps: int = 10000
     lr: float = 5e-4  # the CLI's default too
     min_lr: float = 1e-5
+    ema: float = 0.0  # decay of the moving average of the weights that validates and is saved (0: off)
     warmup: int = 200
     device: str = "auto"
     precision: str = "auto"  # auto: bf16/fp16 mixed precision on CUDA, bf16 on a CPU with native bf16, else fp32
@@ -112,6 +113,10 @@ def check_resume_config(stored: Mapping[str, Any] | None, cfg: TrainConfig) -> N
     """DenoiserError naming every recipe setting in which `cfg` differs from the state it resumes."""
     if not isinstance(stored, Mapping):
         return
+    try:  # settings added since the state was written take their defaults there, as they did in its run
+        stored = TrainConfig.from_dict(stored).to_dict()
+    except DenoiserError:
+        pass  # a setting since removed: compared as stored, so it is named
     changes = config_changes(stored, cfg.to_dict(), RESUME_MAY_CHANGE)
     if changes:
         raise DenoiserError(f"'{cfg.resume}' was written by a run with other settings: {'; '.join(changes)}. "

@@ -110,7 +110,7 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
         device=device, precision=cfg.precision, ranks=ranks, minutes=cfg.minutes,
         cadence=Cadence(cfg.log_every, cfg.val_every, cfg.checkpoint_every),
         validate=(lambda: Validation(validate(net, pairs, device, validation_levels(cfg)))) if pairs else None,
-        save_best=save_best, out=out, state_file=state_path(out), config=cfg.to_dict(),
+        save_best=save_best, out=out, state_file=state_path(out), config=cfg.to_dict(), ema=cfg.ema,
     )
     if cfg.resume:
         st = read_training_state(cfg.resume)

@@ -9,6 +9,7 @@ an iterator of batches, a function from a batch to its loss, and optionally a va
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -97,6 +98,8 @@ class Trainer:
     0); the best score's model is handed to `save_best(validation)`, and at the end, when no validation
     ran or nothing was saved to `out` yet, the last model is. `state_file` receives the resumable state
     (the common fields plus `extra_state()`) every `cadence.checkpoint_every` steps and at the end.
+    With `ema` > 0 it keeps an exponential moving average of the weights (decay `ema` per step), and
+    validates and saves that average: a steadier model than the last step's weights.
     """
 
     def __init__(self, net: DenoiserNet, params: list[torch.nn.Parameter], opt: torch.optim.Optimizer, *,
@@ -105,7 +108,8 @@ class Trainer:
                  cadence: Cadence | None = None, validate: Callable[[], Validation] | None = None,
                  save_best: Callable[[Validation | None], None] | None = None, out: Path | None = None,
                  state_file: Path | None = None, extra_state: Callable[[], dict[str, Any]] | None = None,
-                 config: dict[str, Any] | None = None, score_label: str = "val", clip_norm: float = 1.0) -> None:
+                 config: dict[str, Any] | None = None, score_label: str = "val", clip_norm: float = 1.0,
+                 ema: float = 0.0) -> None:
         self.net, self.params, self.opt = net, params, opt
         self.steps, self.batch, self.schedule, self.device = steps, batch, schedule, device
         self.ranks = ranks or distributed.Ranks()
@@ -122,6 +126,10 @@ class Trainer:
         self.running: list[float] = []  # each step's loss
         self.elapsed_before = 0.0
         self._t0 = time.time()
+        if not 0.0 <= ema < 1.0:
+            raise DenoiserError(f"the EMA decay must be within [0, 1), got {ema:g}")
+        self.ema = ema
+        self.shadow = [p.detach().float().clone() for p in params] if ema > 0 else []
 
     # --- state ----------------------------------------------------------------------------------
     def resume(self, state: Mapping[str, Any]) -> None:
@@ -132,6 +140,8 @@ class Trainer:
         self.elapsed_before = float(state.get("elapsed", 0.0))
         torch.set_rng_state(state["torch_rng"])
         random.setstate(state["py_rng"])
+        if self.shadow:
+            self.shadow = [t.to(p.device) for t, p in zip(state["ema"], self.params, strict=True)]
 
     def elapsed(self) -> float:
         """Training seconds, counting those of the runs this one resumes."""
@@ -145,6 +155,7 @@ class Trainer:
             "model": self.net.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
             "best": self.best, "history": self.history, "elapsed": self.elapsed(),
             "torch_rng": torch.get_rng_state(), "py_rng": random.getstate(), "config": self.config,
+            **({"ema": self.shadow} if self.shadow else {}),
             **(self.extra_state() if self.extra_state else {}),
         }, self.state_file)
 
@@ -158,11 +169,38 @@ class Trainer:
         recent = self.running[-n:]
         return float(np.mean(recent)) if recent else None
 
+    @contextlib.contextmanager
+    def averaged_weights(self) -> Iterator[None]:
+        """With an EMA decay: the exponential moving average of the weights in the model while the block
+        runs (what validation scores and what the checkpoint keeps), the trained weights again after it."""
+        if not self.shadow:
+            yield
+            return
+        trained = [p.detach().clone() for p in self.params]
+        with torch.no_grad():
+            for p, s in zip(self.params, self.shadow, strict=True):
+                p.copy_(s)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, t in zip(self.params, trained, strict=True):
+                    p.copy_(t)
+
+    def _update_average(self) -> None:
+        with torch.no_grad():
+            for s, p in zip(self.shadow, self.params, strict=True):
+                s.lerp_(p.detach().float(), 1.0 - self.ema)
+
     # --- the loop -------------------------------------------------------------------------------
     def _validate_and_keep(self) -> tuple[Validation, bool]:
         """Validate now and record it; hand the model to `save_best` when it is the best so far."""
         assert self.validate is not None
-        v = self.validate()
+        with self.averaged_weights():
+            return self._keep(self.validate())
+
+    def _keep(self, v: Validation) -> tuple[Validation, bool]:
+        """Record a validation in the history; hand the model to `save_best` when it is the best so far."""
         loss = self.recent_loss(self.cadence.val_every or len(self.running))
         self.history.append([self.step, None if loss is None else round(loss, 6), round(v.score, 3)])
         improved = not (v.score <= self.best)  # a NaN score counts as better than nothing saved
@@ -180,6 +218,8 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(self.params, self.clip_norm)
         self.scaler.step(self.opt)
         self.scaler.update()
+        if self.shadow:
+            self._update_average()
 
     def run(self, batches: Iterator[Any], loss_fn: Callable[[Any], StepLoss]) -> ProgressGen[None]:
         """Train from the current step; yields `TrainProgress`. Closing the generator stops at the next
@@ -232,7 +272,8 @@ class Trainer:
                 self.save_state()
                 if self.save_best is not None and (self.validate is None or self.out is None
                                                    or not self.out.exists()):
-                    self.save_best(self.validate() if self.validate is not None else None)
+                    with self.averaged_weights():
+                        self.save_best(self.validate() if self.validate is not None else None)
 
     def _event(self, ips: float, validation: Validation | None, saved: str | None,
                parts: dict[str, float]) -> TrainProgress:

@@ -306,14 +306,18 @@ def test_train_records_the_camera_pipeline_options(tmp_path):
                  "--arch-config", '{"channels": [8, 16]}', "--patch", "32", "--batch", "2", "--steps", "2",
                  "--val-every", "2", "--val-fraction", "0.01", "--sigma-map", "estimate", "--device", "cpu",
                  "--white-prob", "0.5", "--white-range", "0.2,0.9", "--sharpen-prob", "0.3", "--sharpen-range", "0.1,0.6",
-                 "--chroma-nr-prob", "0.4", "--chroma-nr-range", "0.1,0.7", "--jpeg-prob", "0.5", "--jpeg-range", "30,60"])
+                 "--chroma-nr-prob", "0.4", "--chroma-nr-range", "0.1,0.7", "--jpeg-prob", "0.5", "--jpeg-range", "30,60",
+                 "--ema", "0.9"])
     assert code == 0
+    assert load_model(out).info.training["config"]["ema"] == 0.9
     noise = load_model(out).info.noise
     assert noise["white_prob"] == 0.5 and tuple(noise["white_range"]) == (0.2, 0.9)
     assert noise["sharpen_prob"] == 0.3 and tuple(noise["sharpen_range"]) == (0.1, 0.6)
     assert noise["chroma_nr_prob"] == 0.4 and tuple(noise["chroma_nr_range"]) == (0.1, 0.7)
     assert noise["jpeg_prob"] == 0.5 and tuple(noise["jpeg_quality"]) == (30, 60)
     assert run_cli("train", "--data", "x", "--out", str(tmp_path / "m.pt"), "--white-prob", "1.5").returncode == 2
+    res = run_cli("train", "--data", "x", "--out", str(tmp_path / "m.pt"), "--ema", "1")
+    assert res.returncode == 2 and "--ema takes a decay within [0, 1)" in res.stderr
     for bad in ("0,50", "60,30", "30.5,60", "30,101"):
         res = run_cli("train", "--data", "x", "--out", str(tmp_path / "m.pt"), "--jpeg-range", bad)
         assert res.returncode == 2 and "JPEG qualities" in res.stderr, bad

@@ -103,6 +103,13 @@ def test_training_runs_improves_saves_and_resumes_exactly(folder, tmp_path):
                                   "noise": NoiseConfig(sigma_range=(5.0, 20.0))})))
     drain(train(TrainConfig(**{**cfg_b.__dict__, "resume": stopped, "steps": 9})))
     assert torch.load(stopped, weights_only=False)["step"] == 9
+    # a state written before a setting existed resumes with that setting at its default
+    old = torch.load(stopped, weights_only=False)
+    del old["config"]["ema"]
+    torch.save(old, stopped)
+    drain(train(TrainConfig(**{**cfg_b.__dict__, "resume": stopped, "steps": 10})))
+    with pytest.raises(DenoiserError, match=r"ema \(stored 0\.0, now 0\.9\)"):
+        next(train(TrainConfig(**{**cfg_b.__dict__, "resume": stopped, "steps": 11, "ema": 0.9})))
 
 
 def test_a_config_survives_its_dict_and_a_misspelt_key_is_refused(tmp_path):

@@ -75,3 +75,37 @@ def test_a_time_budget_stops_validates_the_last_step_and_resume_continues_exactl
     drain(rest.run(batches, _loss(rest)))
     for a, b in zip(whole.net.state_dict().values(), rest.net.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_ema_validates_and_saves_the_moving_average_and_resumes_exactly(tmp_path: Path) -> None:
+    seen: list[list[torch.Tensor]] = []
+
+    def run(folder: Path, stop_after: int | None = None, state: Path | None = None) -> Trainer:
+        folder.mkdir(exist_ok=True)
+        trainer, _ = _trainer(folder, 6, scores=[1.0, 2.0, 3.0], cadence=Cadence(log_every=1, val_every=2), ema=0.5)
+        trainer.validate = lambda: (seen.append([p.detach().clone() for p in trainer.params]),
+                                    Validation(float(len(seen))))[1]
+        if state is not None:
+            trainer.resume(torch.load(state, weights_only=False))
+        batches = _batches(1)
+        for _ in range(trainer.step):
+            next(batches)
+        gen = trainer.run(batches, _loss(trainer))
+        for ev in gen:
+            if stop_after is not None and ev.step >= stop_after:
+                gen.close()
+                break
+        return trainer
+
+    whole = run(tmp_path / "whole")
+    assert len(seen) == 3
+    # what validation saw is the average, not the trained weights, and training went on from its own weights
+    assert not all(torch.equal(a, b) for a, b in zip(seen[-1], whole.params, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(seen[-1], whole.shadow, strict=True))
+    part = run(tmp_path / "part", stop_after=3)
+    assert part.step == 3 and "ema" in torch.load(tmp_path / "part" / "s.state.pt", weights_only=False)
+    rest = run(tmp_path / "part", state=tmp_path / "part" / "s.state.pt")
+    for a, b in zip(whole.shadow + list(whole.params), rest.shadow + list(rest.params), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(Exception, match="EMA decay"):
+        _trainer(tmp_path, 2, ema=1.0)
