@@ -53,11 +53,11 @@ RECIPES = {
     },
     "photo": {
         "command": ("denoiser train --data ../shared/data/train/color --real-data ../shared/data/train/real/PolyU40 "
-                    "--real-share 0.25 --out runs/photo-j.pt --channels 3 --base resources/models/photo.pt "
+                    "--real-share 0.25 --out runs/photo-k.pt --channels 3 --base resources/models/photo.pt "
                     "--noise camera --level-range 0,1 --jpeg-prob 0.5 --jpeg-range 30,95 --clip-prob 0.5 --clean-prob 0.1 "
                     "--exposure-prob 0.25 --sigma-map estimate --val-sigma 50 --white-prob 0.5 --wb-prob 0.3 "
-                    "--lr 1e-4 --warmup 100 --patch 96 --batch 16 --steps 200000 --minutes 38 --val-every 500 "
-                    "--checkpoint-every 250 --threads 2 --seed 9 --device cpu"),
+                    "--lr 1e-4 --warmup 100 --patch 96 --batch 16 --steps 200000 --minutes 85 --val-every 500 "
+                    "--checkpoint-every 250 --threads 2 --seed 10 --device cpu"),
         "data": "../shared/data/train/color and the PolyU40 real pairs (28 training scenes; 7 held out)",
         "note": ("Stages 1–3 as `gaussian-color`; stage 4 on the GPU from stage 3 with the first camera recipe "
                  f"(`{GPU_ROUND1}`: the bilinear develop as the noisy input and the clean image as the target, "
@@ -82,7 +82,13 @@ RECIPES = {
                  "held-out PolyU40 37.36 against 37.17 dB, SIDD_val10 34.85 against 34.24, SIDD_medium10 41.34 "
                  "against 41.49 (−0.15 dB, the one loss); clean Kodak24 within ±0.13 levels and 46.6 dB against the "
                  "input. The run's last step (7,605) scored SIDD_val10 35.49 but PolyU40 36.69 and SIDD_medium10 "
-                 "40.82, so it was not taken. "
+                 "40.82, so it was not taken. Stage 8, the command above from stage 7 (CPU, bf16 autocast): the "
+                 "same recipe for 85 min with seed 10 (another validation split of the image folders; the PolyU40 "
+                 "held-out scenes are fixed), 19,135 steps, the best validation at step 6,000. The bundled weights "
+                 "are the plain average of that checkpoint's and stage 7's (a weight-space average of two "
+                 "fine-tunings of one model): its validation was the highest of the candidates (38.24 dB on stage 8's validation crops, against 38.15 for the step-6,000 checkpoint and 38.15 for stage 7). In one process (fp32) against stage 7: held-out PolyU40 37.45 against 37.36 dB, SIDD_medium10 42.73 against 41.35, SIDD_val10 35.80 against 34.85, the JPEG table +0.03–0.16 dB, clean Kodak24 within ±0.10 levels (47.3 dB against the input) and ±0.18 when over-exposed and clipped; the one loss is the camera-RAW table's photo-on-the-develop column (−0.17 to −0.26 dB; the `raw` model is the one for RAW files). The step-6,000 checkpoint alone scored SIDD_medium10 43.51 and SIDD_val10 36.38 but brightened blue on clean photos by +0.27 levels (+0.37 clipped), outside the ±0.25 the bench requires; the run's last step (PolyU40 35.77), the average of all 14 five-minute snapshots (PolyU40 36.70) and of the five around step 6,000 (37.07) were the other candidates. "
+                 "The candidates and the rule that chose among them: of those that keep clean photos within "
+                 "±0.25 levels, the best on the validation crops and the held-out PolyU40 scenes. "
                  f"{GPU_NOTE}"),
     },
     "gaussian-gray": {
