@@ -36,3 +36,21 @@ def test_every_package_is_in_the_install() -> None:
     found = {str(p.parent.relative_to(REPO)).replace(os.sep, ".") for top in ("denoiser", "gui", "resources")
              for p in (REPO / top).rglob("__init__.py")}
     assert found - listed == set()
+
+
+def test_average_checkpoints_writes_the_mean_of_the_weights(tmp_path: Path) -> None:
+    import sys
+
+    import torch
+
+    from denoiser.checkpoint import load_checkpoint
+    from tests.helpers import make_tiny_model
+
+    a, b = make_tiny_model(tmp_path / "a.pt", seed=1), make_tiny_model(tmp_path / "b.pt", seed=2)
+    res = subprocess.run([sys.executable, str(REPO / "bench" / "average_checkpoints.py"), str(a), str(b), "-o",
+                          str(tmp_path / "m.pt")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    m, wa, wb = (load_checkpoint(p).net.state_dict() for p in (tmp_path / "m.pt", a, b))
+    assert all(torch.allclose(m[k], (wa[k].float() + wb[k].float()) / 2) for k in m)
+    assert not torch.equal(wa["head.weight"], wb["head.weight"])
+    assert load_checkpoint(tmp_path / "m.pt").info.training["weight_average_of"] == [str(a), str(b)]
