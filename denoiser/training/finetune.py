@@ -1,6 +1,6 @@
 """Fine-tuning a model on a user's own photos, with clean photos or with noisy ones only.
 
-`finetune(config)` yields `Progress` events (loss, validation score, ETA; before/after thumbnails in
+`finetune(config)` yields `FinetuneProgress` events (loss, validation score, ETA; before/after thumbnails in
 noisy mode) and returns a `FinetuneResult`. Closing the generator cancels: the best checkpoint so far
 and a resumable state file are kept, and the checkpoint gets its card either way.
 
@@ -18,16 +18,13 @@ noisy mode there is no clean image to compare with, and the no-reference score i
 has risen while the true PSNR fell (measured in `denoiser.selfsupervised`), so the card says "unverified".
 """
 
-
 from __future__ import annotations
 
 import time
 from dataclasses import replace
 
 from denoiser import distributed
-from denoiser.checkpoint import (
-    read_info,
-)
+from denoiser.checkpoint import read_info
 from denoiser.errors import DenoiserError
 from denoiser.progress import ProgressGen
 from denoiser.training.config import read_training_state, state_path

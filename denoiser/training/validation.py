@@ -15,9 +15,7 @@ from denoiser.data import (
     real_validation_crops,
     validation_crops,
 )
-from denoiser.noise import (
-    quantize_8bit,
-)
+from denoiser.noise import quantize_8bit
 from denoiser.raw import raw_training_pair
 from denoiser.training.config import NoiseConfig, TrainConfig
 from denoiser.training.synthesis import make_noisy, real_sigma
