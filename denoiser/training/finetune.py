@@ -69,14 +69,14 @@ def finetune_clean(s: Setup, ranks: distributed.Ranks) -> ProgressGen[FinetuneRe
     if s.cfg.setting("patch") % max(1, base_net.size_multiple):
         raise DenoiserError(f"the patch size must be a multiple of {base_net.size_multiple} for this model")
     steps = s.steps or agreed_steps(plan_steps(s.cfg, base_net, base_net, s.device, s.base.net.in_channels,
-                                                 False), ranks, s.device)
+                                               False), ranks, s.device)
     tcfg = train_config_for(s, steps)
     pairs = validation_pairs(s.val_files, tcfg) if ranks.is_main else []
     before = validate(base_net, pairs, s.device) if pairs else None
     elapsed_before = float(s.resume_state.get("elapsed", 0.0)) if s.resume_state else 0.0
     t0 = time.time()
     yield finetune_event(s, None, steps, elapsed_before, before,
-                 message=f"base model: validation PSNR {before:.2f} dB" if before is not None else "training")
+                         message=f"base model: validation PSNR {before:.2f} dB" if before is not None else "training")
     inner = train(tcfg)
     step, completed, cancelled = 0, False, False
     result: FinetuneResult | None = None
@@ -100,7 +100,7 @@ def finetune_clean(s: Setup, ranks: distributed.Ranks) -> ProgressGen[FinetuneRe
             saved = read_info(s.out)
             steps_run = int(read_training_state(state_path(s.out))["step"])
             result = write_card(s, int(saved.training.get("steps", step)), steps_run, steps, before,
-                                    saved.metrics.get("val_psnr"), cancelled, {})
+                                saved.metrics.get("val_psnr"), cancelled, {})
     if result is None:
         raise DenoiserError(f"training ended without writing '{s.out}'")
     return result

@@ -162,7 +162,7 @@ def finetune_noisy(s: Setup, ranks: distributed.Ranks) -> ProgressGen[FinetuneRe
                         training={"data": [str(d) for d in cfg.data], "device": str(device), "steps": 0,
                                   "base": str(s.base_path), "wall_time_s": 0.0})
         return write_card(s, 0, 0, 0, before, before, False,
-                              {"residual_sigma_before": before_sigma, "noise_left": noise_left, "kept_base": True})
+                          {"residual_sigma_before": before_sigma, "noise_left": noise_left, "kept_base": True})
     steps = s.steps or agreed_steps(plan_steps(cfg, net, base, device, net.in_channels, per_input), ranks, device)
     tcfg = train_config_for(s, steps)
     if not ranks.is_main:
@@ -209,8 +209,9 @@ def finetune_noisy(s: Setup, ranks: distributed.Ranks) -> ProgressGen[FinetuneRe
         sampler.set_state(s.resume_state["sampler"])
         gen.set_state(s.resume_state["gen"])
     yield finetune_event(s, None, steps, trainer.elapsed_before, before, thumbnails=thumbs,
-                 residual_sigma_before=before_sigma, message=f"base model: {SCORE_NAMES['noisy']} {before:.2f} dB"
-                 if before is not None else "training")
+                         residual_sigma_before=before_sigma,
+                         message=f"base model: {SCORE_NAMES['noisy']} {before:.2f} dB"
+                         if before is not None else "training")
     completed = cancelled = False
     result: FinetuneResult | None = None
     try:
@@ -229,7 +230,7 @@ def finetune_noisy(s: Setup, ranks: distributed.Ranks) -> ProgressGen[FinetuneRe
             after_score = saved.metrics.get("val_n2n_score")
             extra = {"residual_sigma_before": before_sigma, "noise_left": noise_left}
             result = write_card(s, int(saved.training.get("steps", trainer.step)), trainer.step, steps, before,
-                                    after_score, cancelled, extra)
+                                after_score, cancelled, extra)
     if result is None:
         raise DenoiserError(f"fine-tuning ended without writing '{s.out}'")
     return result

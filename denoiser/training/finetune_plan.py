@@ -97,7 +97,7 @@ def _seconds_per_step(step: Callable[[], None], reps: int = 2) -> float:
 
 
 def plan_steps(cfg: FinetuneConfig, net: DenoiserNet, base: DenoiserNet, device: torch.device,
-                channels: int, sigma_per_input: bool) -> int:
+               channels: int, sigma_per_input: bool) -> int:
     """Steps that fit the time budget, from a timed step on random data (15 % kept for validation)."""
     patch, batch = cfg.setting("patch"), cfg.setting("batch")
     gen = torch.Generator().manual_seed(0)

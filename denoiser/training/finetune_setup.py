@@ -244,7 +244,7 @@ def train_config_for(s: Setup, steps: int) -> TrainConfig:
 
 
 def write_card(s: Setup, steps_done: int, steps_run: int, planned: int, before: float | None,
-                   after: float | None, cancelled: bool, extra_metrics: dict[str, Any]) -> FinetuneResult:
+               after: float | None, cancelled: bool, extra_metrics: dict[str, Any]) -> FinetuneResult:
     """Rewrite the saved checkpoint with its card: base, data, mode, steps, scores and the verdict.
 
     `steps_done` counts the steps of the saved (best) weights, `steps_run` those the run reached.
@@ -299,7 +299,7 @@ def rank_result(s: Setup, steps: int, before: float | None, cancelled: bool) -> 
 
 
 def finetune_event(s: Setup, ev: TrainProgress | None, steps: int, elapsed: float, before: float | None,
-           message: str = "", **extra: Any) -> FinetuneProgress:
+                   message: str = "", **extra: Any) -> FinetuneProgress:
     """The trainer's step event `ev` (or, with None, a set-up event before the first step) with the
     fine-tuning run's context: mode, the base's score, the output and the ETA within the time budget."""
     step = {f.name: getattr(ev, f.name) for f in fields(TrainProgress)} if ev else {
