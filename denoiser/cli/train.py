@@ -20,6 +20,7 @@ from denoiser.cli.common import (
     drain_training,
 )
 from denoiser.errors import DenoiserError
+from denoiser.training.config import CLEAN_SIGMAS, SIGMA_MAPS
 from denoiser.training.events import TrainProgress
 
 # train's options named otherwise in the config; the others are named as their TrainConfig, NoiseConfig
@@ -149,9 +150,12 @@ def add_parser(sub: Any) -> None:
     t.add_argument("--jpeg-prob", type=float, default=0.0, help="camera: share JPEG-compressed")
     t.add_argument("--jpeg-range", type=_jpeg_range, default=(70, 95), metavar="LO,HI",
                    help="camera: JPEG qualities drawn per compressed sample, 1–100 (default 70,95)")
-    t.add_argument("--sigma-map", default="true", choices=["true", "estimate"])
+    t.add_argument("--sigma-map", default="true", choices=list(SIGMA_MAPS))
     t.add_argument("--clean-prob", type=_share, default=0.0,
                    help="share of samples left noise-free, so a clean photo is left alone (default 0)")
+    t.add_argument("--clean-sigma", default="zero", choices=list(CLEAN_SIGMAS),
+                   help="the σ a noise-free sample is told: zero (its truth, default) or estimate (the blind "
+                        "estimate, as auto σ reads a clean textured photo); for models told the true σ")
     steps = (  # (option, share help, range default, range help): the clean-side and camera pipeline steps
         ("exposure", "share of clean patches brightened and clipped, so saturated highlights stay saturated",
          (1.0, 2.0), "gain range of --exposure-prob (default 1,2)"),

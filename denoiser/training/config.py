@@ -18,6 +18,9 @@ from denoiser.config_dict import config_changes, config_from_dict
 from denoiser.errors import CheckpointError, DenoiserError
 from denoiser.losses import LossConfig
 
+SIGMA_MAPS = ("true", "estimate")  # NoiseConfig.sigma_map: which σ a noisy sample is told
+CLEAN_SIGMAS = ("zero", "estimate")  # NoiseConfig.clean_sigma: which σ a noise-free sample is told
+
 
 @dataclass
 class NoiseConfig:
@@ -33,6 +36,7 @@ class NoiseConfig:
     params: dict[str, float] = field(default_factory=dict)  # fixed parameters of other noise models
     sigma_map: str = "true"  # "true": the σ used; "estimate": the blind estimate of the noisy input
     clean_prob: float = 0.0  # share of samples left noise-free (input = target): a clean photo is left alone
+    clean_sigma: str = "zero"  # σ a noise-free sample is told: "zero" (its truth) or "estimate" (what auto σ reads)
     exposure_prob: float = 0.0  # share of clean patches brightened by a gain from exposure_range, then clipped
     exposure_range: tuple[float, float] = (1.0, 2.0)  # so the model sees saturated highlights and keeps them
     blur_prob: float = 0.0  # camera: share of samples whose noise is low-passed (in-camera noise reduction)
@@ -48,6 +52,11 @@ class NoiseConfig:
     wb_prob: float = 0.0  # camera (colour): share of samples with their own white balance (red, blue gains)
     wb_range: tuple[float, float] = (0.7, 1.4)  # factors on the daylight red and blue gains, each drawn per sample
     val_sigma: float = 25.0  # validation: gaussian σ (or camera level × 100 for camera)
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("sigma_map", SIGMA_MAPS), ("clean_sigma", CLEAN_SIGMAS)):
+            if getattr(self, name) not in allowed:
+                raise DenoiserError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NoiseConfig:

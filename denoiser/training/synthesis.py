@@ -91,6 +91,9 @@ def make_noisy(clean: torch.Tensor, cfg: NoiseConfig, gen: torch.Generator) -> t
         noisy = torch.where(clip.view(-1, 1, 1, 1), quantize_8bit(noisy), noisy)
     if cfg.sigma_map == "estimate":
         sigma = estimated_sigmas(noisy)
+    elif cfg.clean_prob > 0 and cfg.clean_sigma == "estimate" and keep.any():
+        sigma = sigma.clone()
+        sigma[keep] = estimated_sigmas(noisy[keep])
     return noisy, sigma
 
 

@@ -229,3 +229,16 @@ def test_white_balance_share_amplifies_red_and_blue_noise_apart() -> None:
     assert red_over_green(0.7) < float((daylight - clean)[:, 0].std() / (daylight - clean)[:, 1].std()) < red_over_green(1.4)
     tungsten = torch.tensor([[1.4, 1.0, 2.5]]).expand(4, -1)
     assert torch.allclose(camera(textured(), shot=0.0, read=0.0, wb_gains=tungsten[:1]), textured(), atol=1e-5)  # no cast
+
+
+def test_noise_free_samples_can_be_told_their_blind_estimate() -> None:
+    from denoiser.training.synthesis import estimated_sigmas
+
+    clean = textured(48, 48).expand(4, -1, -1, -1).contiguous()
+    cfg = NoiseConfig(sigma_range=(25, 25), clip_prob=0.0, clean_prob=1.0, clean_sigma="estimate")
+    noisy, sigma = make_noisy(clean, cfg, torch.Generator().manual_seed(0))
+    assert torch.equal(noisy, clean)  # still noise-free, but told what auto σ reads on the texture
+    assert torch.allclose(sigma, estimated_sigmas(clean)) and (sigma > 0).all()
+    cfg = NoiseConfig(sigma_range=(25, 25), clip_prob=0.0, clean_prob=0.0, clean_sigma="estimate")
+    _, sigma = make_noisy(clean, cfg, torch.Generator().manual_seed(0))
+    assert torch.allclose(sigma, torch.full((4,), 25 / 255))  # noisy samples keep their true σ

@@ -46,6 +46,10 @@ def test_a_broken_or_misspelt_recipe_is_refused_by_name(tmp_path):
     typo.write_text('data = ["x"]\nout = "m.pt"\n[noise]\nclip_probability = 0.3\n')
     with pytest.raises(DenoiserError, match="unknown NoiseConfig setting clip_probability"):
         TrainConfig.from_dict(read_recipe(typo))
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text('data = ["x"]\nout = "m.pt"\n[noise]\nclean_sigma = "estimated"\n')
+    with pytest.raises(DenoiserError, match="clean_sigma must be one of zero, estimate, not 'estimated'"):
+        TrainConfig.from_dict(read_recipe(wrong))
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in bundled_models_dir().glob("*.pt")))
