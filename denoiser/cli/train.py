@@ -155,7 +155,7 @@ def add_parser(sub: Any) -> None:
                    help="share of samples left noise-free, so a clean photo is left alone (default 0)")
     t.add_argument("--clean-sigma", default="zero", choices=list(CLEAN_SIGMAS),
                    help="the σ a noise-free sample is told: zero (its truth, default) or estimate (the blind "
-                        "estimate, as auto σ reads a clean textured photo); for models told the true σ")
+                        "estimate, as auto σ reads a clean textured photo); for gaussian and camera models told the true σ")
     steps = (  # (option, share help, range default, range help): the clean-side and camera pipeline steps
         ("exposure", "share of clean patches brightened and clipped, so saturated highlights stay saturated",
          (1.0, 2.0), "gain range of --exposure-prob (default 1,2)"),

@@ -60,8 +60,11 @@ class StepBatches(torch.utils.data.Dataset):
 
 
 def noise_on_device(cfg: TrainConfig, device: torch.device) -> bool:
-    """Whether the training device makes the noise: Gaussian noise on a GPU (all of it is tensor work there)."""
-    return device.type == "cuda" and cfg.noise.name == "gaussian" and cfg.noise.sigma_map == "true" and not cfg.real_data
+    """Whether the training device makes the noise: Gaussian noise on a GPU (all of it is tensor work there).
+    A σ estimate (of the noisy inputs, or of the noise-free ones) is NumPy work, so it stays in the loaders."""
+    n = cfg.noise
+    estimates = n.sigma_map == "estimate" or (n.clean_prob > 0 and n.clean_sigma == "estimate")
+    return device.type == "cuda" and n.name == "gaussian" and not estimates and not cfg.real_data
 
 
 def finish_batch(item: tuple[torch.Tensor, ...], cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, ...]:

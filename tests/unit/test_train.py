@@ -183,6 +183,8 @@ def test_noise_made_where_the_model_trains_follows_the_items_seed(folder):
     cpu = torch.device("cpu")
     assert not noise_on_device(cfg, cpu) and noise_on_device(cfg, torch.device("cuda"))
     assert not noise_on_device(TrainConfig(**{**cfg.__dict__, "noise": NoiseConfig(name="camera")}), torch.device("cuda"))
+    told_estimates = NoiseConfig(sigma_range=(20, 20), clean_prob=0.2, clean_sigma="estimate")
+    assert not noise_on_device(TrainConfig(**{**cfg.__dict__, "noise": told_estimates}), torch.device("cuda"))
     later = StepBatches(files, cfg, noise_later=True)[1]
     now = StepBatches(files, cfg)[1]
     assert len(later) == 2 and torch.equal(later[0], now[0])
