@@ -54,3 +54,46 @@ def test_average_checkpoints_writes_the_mean_of_the_weights(tmp_path: Path) -> N
     assert all(torch.allclose(m[k], (wa[k].float() + wb[k].float()) / 2) for k in m)
     assert not torch.equal(wa["head.weight"], wb["head.weight"])
     assert load_checkpoint(tmp_path / "m.pt").info.training["weight_average_of"] == [str(a), str(b)]
+
+
+def test_average_checkpoints_validate_scores_the_average_on_the_runs_validation_set(tmp_path: Path) -> None:
+    """--validate rebuilds the first checkpoint's validation set from its stored config and stores the
+    average's own PSNR on it, not the first checkpoint's; a config whose data is gone is refused by name."""
+    import sys
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from denoiser.checkpoint import load_checkpoint, save_checkpoint
+    from denoiser.data import find_images, split_train_val
+    from denoiser.training.config import TrainConfig
+    from denoiser.training.validation import validate, validation_pairs
+    from tests.helpers import make_tiny_model
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(data / f"img{i}.png")
+    cfg = TrainConfig(data=[str(data)], out=str(tmp_path / "run.pt"), val_fraction=0.5, seed=3)
+    first = load_checkpoint(make_tiny_model(tmp_path / "a.pt", seed=1))
+    save_checkpoint(tmp_path / "run.pt", first.net, noise={"name": "gaussian"},
+                    training={"steps": 5, "config": cfg.to_dict()}, metrics={"val_psnr": 99.0}, description="run")
+    b = make_tiny_model(tmp_path / "b.pt", seed=2)
+    script = [sys.executable, str(REPO / "bench" / "average_checkpoints.py")]
+    res = subprocess.run([*script, str(tmp_path / "run.pt"), str(b), "-o", str(tmp_path / "m.pt"), "--validate"],
+                         capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert res.returncode == 0, res.stderr
+    avg = load_checkpoint(tmp_path / "m.pt")
+    pairs = validation_pairs(split_train_val(find_images([data]), 0.5, 3)[1], cfg)
+    expected = validate(avg.net.float(), pairs, torch.device("cpu"))
+    assert avg.info.metrics["val_psnr"] == expected != 99.0
+    assert f"{expected:.3f} dB" in res.stdout
+
+    for f in data.iterdir():
+        f.unlink()
+    data.rmdir()
+    gone = subprocess.run([*script, str(tmp_path / "run.pt"), str(b), "-o", str(tmp_path / "m2.pt"), "--validate"],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert gone.returncode != 0 and str(data) in gone.stderr and not (tmp_path / "m2.pt").exists()
