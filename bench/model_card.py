@@ -25,14 +25,18 @@ STAGE1_COLOR = ("denoiser train --data ../shared/data/train/color --out runs/gau
 STAGE3_COLOR = ("denoiser train --data ../shared/data/train/color --out runs/gaussian-color-c.pt "
                 "--base runs/gaussian-color-b.pt " + COMMON + " --channels 3 --noise gaussian --sigma-range 0,75 "
                 "--clip-prob 0.5 --lr 2e-4 --warmup 100 --steps 4500 --seed 3 --val-every 500 --checkpoint-every 250")
-STAGE6A_COLOR = ("denoiser train --data ../shared/data/train/color --out runs/gc-m.pt --channels 3 "
-                 "--base resources/models/gaussian-color.pt --noise gaussian --sigma-range 0,75 --clip-prob 0.5 "
-                 "--clean-prob 0.2 --clean-sigma estimate --exposure-prob 0.3 --lr 3e-5 --warmup 100 --patch 96 "
-                 "--batch 32 --val-every 1000 --checkpoint-every 1000 --seed 12 --threads 2 --minutes 45")
-STAGE6B_COLOR = ("denoiser train --data ../shared/data/train/color --out runs/gc-n.pt --channels 3 "
-                 "--base runs/gc-m3000.pt --noise gaussian --sigma-range 0,75 --clip-prob 0.5 "
-                 "--clean-prob 0.25 --clean-sigma estimate --exposure-prob 0.5 --lr 6e-5 --warmup 100 --patch 96 "
-                 "--batch 32 --val-every 1000 --checkpoint-every 1000 --seed 13 --threads 2 --minutes 38")
+
+
+def stage6_color(out: str, base: str, clean_prob: float, exposure_prob: float, lr: str, seed: int, minutes: int) -> str:
+    """A stage-6 `gaussian-color` command (CPU, 96² × 32): the two runs differ only in these values."""
+    return (f"denoiser train --data ../shared/data/train/color --out {out} --channels 3 --base {base} --noise gaussian "
+            f"--sigma-range 0,75 --clip-prob 0.5 --clean-prob {clean_prob} --clean-sigma estimate "
+            f"--exposure-prob {exposure_prob} --lr {lr} --warmup 100 --patch 96 --batch 32 --val-every 1000 "
+            f"--checkpoint-every 1000 --seed {seed} --threads 2 --minutes {minutes}")
+
+
+STAGE6A_COLOR = stage6_color("runs/gc-m.pt", "resources/models/gaussian-color.pt", 0.2, 0.3, "3e-5", 12, 45)
+STAGE6B_COLOR = stage6_color("runs/gc-n.pt", "runs/gc-m3000.pt", 0.25, 0.5, "6e-5", 13, 38)
 GPU = ("--arch unet --arch-config '{\"channels\": [32, 64, 128, 256], \"blocks\": 2, \"bottleneck_blocks\": 2}' "
        "--patch 128 --batch 64 --device cuda --steps 200000 --val-every 500 --checkpoint-every 1000 --threads 2")
 GPU_ROUND1 = "COLOR_BASE=runs/gaussian-color-c.pt bash bench/gpu_train.sh DATA OUT 6.0"
