@@ -202,11 +202,26 @@ def find_pairs(folders: Iterable[str | Path]) -> list[tuple[Path, Path]]:
     return pairs
 
 
+def pair_folder(pair: tuple[Path, Path]) -> Path:
+    """The folder a (noisy, clean) pair comes from: the one that holds its `noisy/` and `clean/`."""
+    return pair[0].parent.parent
+
+
 def split_pairs(pairs: Sequence[tuple[Path, Path]]) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
-    """The fixed split of real pairs into training and held-out validation scenes (one pair is one scene)."""
-    by_noisy = dict(pairs)
-    train, val = split_train_val(list(by_noisy), REAL_VAL_FRACTION, REAL_SPLIT_SEED)
-    return [(n, by_noisy[n]) for n in train], [(n, by_noisy[n]) for n in val]
+    """The fixed split of real pairs into training and held-out validation scenes (one pair is one scene).
+
+    Each folder is split on its own, so the scenes a folder holds out are the same whatever other folders are
+    given beside it (the benchmark's held-out PolyU40 scenes stay held out when a second set joins training)."""
+    train: list[tuple[Path, Path]] = []
+    val: list[tuple[Path, Path]] = []
+    folders: dict[Path, dict[Path, Path]] = {}
+    for noisy, clean in pairs:
+        folders.setdefault(pair_folder((noisy, clean)), {})[noisy] = clean
+    for by_noisy in folders.values():
+        t, v = split_train_val(list(by_noisy), REAL_VAL_FRACTION, REAL_SPLIT_SEED)
+        train += [(n, by_noisy[n]) for n in t]
+        val += [(n, by_noisy[n]) for n in v]
+    return train, val
 
 
 class PairSampler:
@@ -216,8 +231,18 @@ class PairSampler:
         if not pairs:
             raise DenoiserError("no real noisy/clean pairs to train on")
         self.pairs = list(pairs)
+        groups: dict[Path, list[tuple[Path, Path]]] = {}
+        for pair in self.pairs:
+            groups.setdefault(pair_folder(pair), []).append(pair)
+        self.groups = list(groups.values())
         self.patch = patch
         self.cache = ImageCache(channels, cache_mb)
+
+    def _draw(self, rng: np.random.Generator) -> tuple[Path, Path]:
+        """One pair: a folder uniformly, then a pair of it, so a small set is not drowned by a large one beside it
+        (with one folder this is one draw over its pairs, as it always was)."""
+        group = self.groups[int(rng.integers(len(self.groups)))] if len(self.groups) > 1 else self.pairs
+        return group[int(rng.integers(len(group)))]
 
     def sample(self, batch: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """`batch` aligned patch pairs drawn with `rng` (the same transform for both halves of a pair)."""
@@ -225,7 +250,7 @@ class PairSampler:
         clean_out = np.empty((batch, c, self.patch, self.patch), dtype=np.float32)
         noisy_out = np.empty_like(clean_out)
         for i in range(batch):
-            noisy_path, clean_path = self.pairs[int(rng.integers(len(self.pairs)))]
+            noisy_path, clean_path = self._draw(rng)
             noisy, clean = self.cache.get_stored(noisy_path), self.cache.get_stored(clean_path)
             h, w = min(noisy.shape[0], clean.shape[0]), min(noisy.shape[1], clean.shape[1])
             if h < self.patch or w < self.patch:

@@ -179,7 +179,8 @@ def add_parser(sub: Any) -> None:
         t.add_argument(f"--{name}-prob", type=_share, default=0.0, help=share_help)
         t.add_argument(f"--{name}-range", type=_pair, default=default_range, metavar="LO,HI", help=range_help)
     t.add_argument("--real-data", nargs="+", default=[], metavar="DIR",
-                   help="folders of real noisy/ and clean/ pairs; a fixed fifth of their scenes validates")
+                   help="folders of real noisy/ and clean/ pairs; a fixed fifth of each folder's scenes validates, and "
+                        "each folder gives an equal part of the real samples, whatever its size")
     t.add_argument("--real-share", type=_share, default=0.25,
                    help="share of each batch drawn from --real-data (default 0.25)")
     t.add_argument("--val-sigma", type=float, default=25.0)

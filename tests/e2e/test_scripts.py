@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,7 +43,6 @@ def test_every_package_is_in_the_install() -> None:
 
 
 def test_average_checkpoints_writes_the_mean_of_the_weights(tmp_path: Path) -> None:
-    import sys
 
     import torch
 
@@ -59,7 +62,6 @@ def test_average_checkpoints_writes_the_mean_of_the_weights(tmp_path: Path) -> N
 def test_average_checkpoints_validate_scores_the_average_on_the_runs_validation_set(tmp_path: Path) -> None:
     """--validate rebuilds the first checkpoint's validation set from its stored config and stores the
     average's own PSNR on it, not the first checkpoint's; a config whose data is gone is refused by name."""
-    import sys
 
     import numpy as np
     import torch
@@ -97,3 +99,34 @@ def test_average_checkpoints_validate_scores_the_average_on_the_runs_validation_
     gone = subprocess.run([*script, str(tmp_path / "run.pt"), str(b), "-o", str(tmp_path / "m2.pt"), "--validate"],
                           capture_output=True, text=True, timeout=120, cwd=REPO)
     assert gone.returncode != 0 and str(data) in gone.stderr and not (tmp_path / "m2.pt").exists()
+
+
+def test_develop_pairs_makes_libraw_pairs_and_keeps_the_runs_validation_images_out(tmp_path: Path) -> None:
+    pytest.importorskip("rawpy")
+    from denoiser.data import find_images, find_pairs, split_train_val
+    from denoiser.imageio import load_image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for f in sorted((REPO.parent / "shared" / "data" / "train" / "color").glob("*.jpg"))[:6]:
+        (photos / f.name).write_bytes(f.read_bytes())
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    script = [sys.executable, str(REPO / "bench" / "develop_pairs.py"), str(photos)]
+    res = subprocess.run([*script, "--out", str(tmp_path / "pairs"), "--exclude-val", "0.34,10"], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "skipped broken.jpg" in res.stderr  # a bad file is named and the rest goes on
+    res = subprocess.run([*script, "--out", str(tmp_path / "val"), "--only-val", "0.34,10", "--levels", "0.5,1"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    train, val = split_train_val(find_images([photos]), 0.34, 10)
+    made = {n.stem for n, _ in find_pairs([tmp_path / "pairs"])}
+    assert made == {f.stem for f in train if f.name != "broken.jpg"}
+    val_pairs = find_pairs([tmp_path / "val"])
+    assert {n.stem for n, _ in val_pairs} == {f"{f.stem}_{lv}" for f in val if f.name != "broken.jpg" for lv in ("0.5", "1")}
+    noisy, clean = (load_image(p) for p in val_pairs[0])
+    assert noisy.bit_depth == clean.bit_depth == 16 and noisy.data.shape == clean.data.shape
+    low = next(p for p in val_pairs if p[0].stem.endswith("_0.5"))
+    high = next(p for p in val_pairs if p[0].stem.endswith("_1") and p[0].stem[:-2] == low[0].stem[:-4])
+    err = [float(np.abs(load_image(n).data - load_image(c).data).mean()) for n, c in (low, high)]
+    assert 0 < err[0] < err[1]  # the develop's noise grows with the camera level; the clean develop has none

@@ -156,6 +156,25 @@ def test_pairs_are_split_by_scene_and_sampled_aligned(pairs_folder: Path) -> Non
         find_pairs([pairs_folder / "noisy"])
 
 
+def test_each_real_folder_keeps_its_own_held_out_scenes_and_share(tmp_path: Path, pairs_folder: Path) -> None:
+    big = tmp_path / "big"
+    for sub in ("noisy", "clean"):
+        (big / sub).mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for i in range(20):
+        img = (rng.random((40, 40, 3)) * 255).astype(np.uint8)
+        for sub in ("noisy", "clean"):
+            PILImage.fromarray(img).save(big / sub / f"b{i:02d}.png")
+    alone_train, alone_val = split_pairs(find_pairs([pairs_folder]))
+    train, val = split_pairs(find_pairs([pairs_folder, big]))
+    assert set(alone_val) <= set(val) and set(alone_train) <= set(train)  # the second folder moves nothing
+    assert set(train).isdisjoint(val) and len([p for p in val if p[0].parent.parent == big]) == 4
+    sampler = PairSampler(train, 32, 3)
+    draws = [sampler._draw(np.random.default_rng(s))[0].parent.parent for s in range(400)]
+    share = draws.count(pairs_folder) / len(draws)
+    assert 0.4 < share < 0.6  # 4 scenes beside 16 still make half the real samples
+
+
 def test_batches_mix_real_pairs_deterministically(tmp_path: Path, pairs_folder: Path) -> None:
     train_pairs, _ = split_pairs(find_pairs([pairs_folder]))
     cfg = TrainConfig(data=[str(pairs_folder / "clean")], out=str(tmp_path / "m.pt"), patch=32, batch=8,
