@@ -63,9 +63,17 @@ def start(ranks: Ranks, device: torch.device, batch: int) -> torch.device:
     return device
 
 
-def stop(ranks: Ranks) -> None:
-    """Leave the process group."""
+def stop(ranks: Ranks, *, together: bool) -> None:
+    """Leave the process group.
+
+    `together` is for a run that ended normally on this rank, so every rank reaches this call: the ranks
+    first wait for each other at a barrier. Without it a rank that finished its last step tears gloo down
+    and exits while rank 0 is still validating and saving, and its gloo threads abort the process
+    ("terminate called without an active exception"), which makes torchrun stop rank 0 mid-save. After an
+    error or a cancel the other ranks may never arrive, so then this rank leaves at once."""
     if ranks.parallel and torch_dist.is_initialized():
+        if together:
+            torch_dist.barrier()
         torch_dist.destroy_process_group()
 
 

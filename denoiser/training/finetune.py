@@ -53,12 +53,14 @@ def finetune(cfg: FinetuneConfig) -> ProgressGen[FinetuneResult]:
     # Under torchrun every rank trains on its share of each step's batch (see denoiser.distributed); rank 0
     # validates, saves and writes the card. The group is joined here so the ranks can agree on a step plan.
     s = replace(s, device=distributed.start(ranks, s.device, cfg.setting("batch")))
+    finished = False
     try:
-        if cfg.mode == "clean":
-            return (yield from finetune_clean(s, ranks))
-        return (yield from finetune_noisy(s, ranks))
+        run = finetune_clean if cfg.mode == "clean" else finetune_noisy
+        result = yield from run(s, ranks)
+        finished = True
     finally:
-        distributed.stop(ranks)
+        distributed.stop(ranks, together=finished)
+    return result
 
 
 def finetune_clean(s: Setup, ranks: distributed.Ranks) -> ProgressGen[FinetuneResult]:

@@ -121,9 +121,11 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
         clean, noisy, sigma = distributed.share(finish_batch(item, cfg, device), ranks)
         return StepLoss(training_loss(cfg.loss, net, noisy, clean, sigma))
 
+    finished = False
     try:
         yield from trainer.run(batch_stream(batches, trainer.step, loader_workers(cfg.workers, device), device),
                                step_loss)
+        finished = True
     finally:
-        distributed.stop(ranks)
+        distributed.stop(ranks, together=finished)
     return out

@@ -29,3 +29,18 @@ def test_each_rank_takes_its_contiguous_share_and_uneven_batches_are_refused() -
     with pytest.raises(DenoiserError, match="multiple of 3"):
         distributed.start(Ranks(0, 3, 0), torch.device("cpu"), batch=16)
     assert distributed.agree([1.5], Ranks(), torch.device("cpu")) == [1.5]
+
+
+def test_a_finished_rank_waits_for_the_others_before_leaving_and_a_failed_one_leaves_at_once(monkeypatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(distributed.torch_dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(distributed.torch_dist, "barrier", lambda: calls.append("barrier"))
+    monkeypatch.setattr(distributed.torch_dist, "destroy_process_group", lambda: calls.append("destroy"))
+    distributed.stop(Ranks(1, 2, 1), together=True)
+    assert calls == ["barrier", "destroy"]
+    calls.clear()
+    distributed.stop(Ranks(1, 2, 1), together=False)  # rank 0 may have failed: a barrier would never return
+    assert calls == ["destroy"]
+    calls.clear()
+    distributed.stop(Ranks(), together=True)  # one process: there is no group to leave
+    assert calls == []
