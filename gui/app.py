@@ -9,6 +9,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from denoiser.resources import icon_path
+from gui import main_thread_gc
 from gui.settings import APPLICATION, ORGANISATION
 
 
@@ -19,6 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     app.setWindowIcon(QIcon(str(icon_path("app.png"))))
+    main_thread_gc.install(app)
     from gui.main_window import MainWindow  # after QApplication: widgets need it
 
     window = MainWindow()

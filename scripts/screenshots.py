@@ -32,7 +32,10 @@ def main() -> None:
     app = QApplication([])
     app.setOrganizationName("DenoiserStudio")
     app.setApplicationName("Denoiser Studio")
+    from gui import main_thread_gc
     from gui.main_window import MainWindow
+
+    main_thread_gc.install(app)
 
     win = MainWindow()
     win.setGeometry(0, 0, width, height)

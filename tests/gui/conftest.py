@@ -12,6 +12,17 @@ from PySide6.QtCore import QSettings
 torch.set_num_threads(1)  # the GUI tests use tiny models; leave the other cores alone
 
 
+@pytest.fixture(scope="session", autouse=True)
+def main_thread_gc(qapp) -> Iterator[object]:
+    """Collect garbage only on the GUI thread, as the app does (a collection in a worker thread that
+    frees a Qt object crashes the process)."""
+    from gui.main_thread_gc import MainThreadCollector
+
+    collector = MainThreadCollector(qapp)
+    yield collector
+    collector.stop()
+
+
 @pytest.fixture(autouse=True)
 def temp_settings(tmp_path: Path) -> Iterator[Path]:
     """Point every QSettings format at a folder under tmp_path for the test's duration."""
