@@ -8,7 +8,7 @@ import sys
 import pytest
 from PIL import Image as PILImage
 
-from tests.helpers import REPO, shared_data
+from tests.helpers import REPO, SHARED_DATA, shared_data
 
 pytestmark = pytest.mark.slow  # the slow tier: `pytest -m slow` (scripts/run-tests.sh runs both)
 
@@ -110,7 +110,7 @@ def test_raw_table_scores_the_develop_of_each_method():
 
     from denoiser.checkpoint import load_model
 
-    table = raw_table(REPO.parent / "shared" / "data", load_model("raw"), load_model("photo"), limit=1)
+    table = raw_table(SHARED_DATA, load_model("raw"), load_model("photo"), limit=1)
     assert table["images"] == 1 and list(table["rows"]) == ["level 0.5", "level 0.75", "level 1"]
     high = table["rows"]["level 1"]  # very high ISO: the bundled raw model cleans the mosaic
     assert high["raw (ours)"] > high["noisy develop"] + 3 and high["raw (ours)"] > high["photo on the develop (ours)"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO, shared_data
 
 
 def test_display_check_names_the_package_qt_needs(tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ def test_develop_pairs_makes_libraw_pairs_and_keeps_the_runs_validation_images_o
 
     photos = tmp_path / "photos"
     photos.mkdir()
-    for f in sorted((REPO.parent / "shared" / "data" / "train" / "color").glob("*.jpg"))[:6]:
+    for f in sorted(shared_data("train", "color").glob("*.jpg"))[:6]:
         (photos / f.name).write_bytes(f.read_bytes())
     (photos / "broken.jpg").write_bytes(b"not a jpeg")
     script = [sys.executable, str(REPO / "bench" / "develop_pairs.py"), str(photos)]
