@@ -74,8 +74,7 @@ def test_the_collector_refuses_a_thread_other_than_the_gui_thread(qapp) -> None:
 
 @pytest.mark.parametrize("generation", [0, 1, 2])
 def test_collect_due_collects_the_oldest_generation_past_its_threshold(qapp, generation: int, monkeypatch) -> None:
-    counts = [0, 0, 0]
-    counts[generation] = 10_000
+    counts = [10_000 if g <= generation else 0 for g in range(3)]  # this generation and every younger one are due
     collected: list[int] = []
     monkeypatch.setattr(gc, "get_count", lambda: tuple(counts))
     monkeypatch.setattr(gc, "get_threshold", lambda: (700, 10, 10))
