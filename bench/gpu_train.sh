@@ -24,6 +24,11 @@
 # PHOTO_CHROMA_NR (0: sharpened and chroma-reduced noise did not pay), PHOTO_BLUR (0).
 # PHOTO_JPEG (0.5) and PHOTO_JPEG_RANGE (30,95): the share of JPEG-compressed samples and their qualities
 # (stage 7 on the CPU: +0.6–0.8 dB on the JPEG table without noise, up to +2.2 dB with σ 15).
+# PHOTO_REAL_SHARE (0.25): the share of each photo batch drawn from the PolyU40 pairs; PHOTO_VAL_ON (real):
+# what picks photo's best checkpoint, `denoiser train --val-on` (on the CPU the mixed validation barely moved
+# while the held-out PolyU40 scenes fell by 1 dB, so photo is chosen on those scenes alone); PHOTO_MATCH (8):
+# `--real-match-radius`, the PolyU40 clean targets take the noisy shots' low frequencies (a Gaussian of 8 px),
+# so the pairs no longer teach a change of light (the first CPU stage with it raised the held-out scenes).
 set -u
 DATA=$1
 OUT=$2
@@ -42,7 +47,8 @@ COMMON=(--arch unet --arch-config "$ARCH" --patch 128 --batch 64 --device "${DEV
         --threads 2 --ema "${EMA:-0}")
 GAUSS=(--noise gaussian --sigma-range 0,75 --clip-prob 0.5 --exposure-prob 0.25 --workers "${WORKERS:-3}")
 REAL=()
-[ -d "$DATA/real/PolyU40" ] && REAL=(--real-data "$DATA/real/PolyU40" --real-share 0.25)
+[ -d "$DATA/real/PolyU40" ] && REAL=(--real-data "$DATA/real/PolyU40" --real-share "${PHOTO_REAL_SHARE:-0.25}"
+                                   --val-on "${PHOTO_VAL_ON:-real}" --real-match-radius "${PHOTO_MATCH:-8}")
 
 for name in $MODELS; do
     case $name in

@@ -17,6 +17,7 @@ import torch
 
 from denoiser.errors import DenoiserError
 from denoiser.imageio import SUPPORTED_EXTENSIONS, load_image
+from denoiser.pair_match import match_low_frequencies
 
 
 def find_images(inputs: Iterable[str | Path], recursive: bool = True) -> list[Path]:
@@ -227,10 +228,13 @@ def split_pairs(pairs: Sequence[tuple[Path, Path]]) -> tuple[list[tuple[Path, Pa
 class PairSampler:
     """Aligned random patches of real noisy/clean pairs: (clean, noisy), each (B, C, P, P)."""
 
-    def __init__(self, pairs: Sequence[tuple[Path, Path]], patch: int, channels: int, cache_mb: float = 4096) -> None:
+    def __init__(self, pairs: Sequence[tuple[Path, Path]], patch: int, channels: int, cache_mb: float = 4096,
+                 match_radius: float = 0.0) -> None:
         if not pairs:
             raise DenoiserError("no real noisy/clean pairs to train on")
         self.pairs = list(pairs)
+        self.match_radius = match_radius  # > 0: clean targets take the noisy shot's low frequencies (pair_match)
+        self.targets: dict[Path, np.ndarray] = {}  # those matched targets, made once per pair
         groups: dict[Path, list[tuple[Path, Path]]] = {}
         for pair in self.pairs:
             groups.setdefault(pair_folder(pair), []).append(pair)
@@ -244,6 +248,15 @@ class PairSampler:
         group = self.groups[int(rng.integers(len(self.groups)))] if len(self.groups) > 1 else self.pairs
         return group[int(rng.integers(len(group)))]
 
+    def _target(self, noisy: np.ndarray, clean_path: Path) -> np.ndarray:
+        """The clean image of a pair as stored, or matched to its noisy shot's low frequencies."""
+        if self.match_radius <= 0:
+            return self.cache.get_stored(clean_path)
+        if clean_path not in self.targets:  # kept apart from the cache: the matched target replaces the file's
+            clean = ImageCache(self.cache.channels, cache_mb=0).get_stored(clean_path)
+            self.targets[clean_path] = match_low_frequencies(noisy, clean, self.match_radius)
+        return self.targets[clean_path]
+
     def sample(self, batch: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """`batch` aligned patch pairs drawn with `rng` (the same transform for both halves of a pair)."""
         c = self.cache.channels
@@ -251,7 +264,8 @@ class PairSampler:
         noisy_out = np.empty_like(clean_out)
         for i in range(batch):
             noisy_path, clean_path = self._draw(rng)
-            noisy, clean = self.cache.get_stored(noisy_path), self.cache.get_stored(clean_path)
+            noisy = self.cache.get_stored(noisy_path)
+            clean = self._target(noisy, clean_path)
             h, w = min(noisy.shape[0], clean.shape[0]), min(noisy.shape[1], clean.shape[1])
             if h < self.patch or w < self.patch:
                 raise DenoiserError(f"{noisy_path.name} is smaller than the {self.patch}-px training patch")
@@ -268,12 +282,17 @@ def diagonal_crops(h: int, w: int, size: int, count: int) -> list[tuple[int, int
 
 
 def real_validation_crops(pairs: Sequence[tuple[Path, Path]], channels: int, size: int = 256,
-                          per_image: int = 3) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Fixed (clean, noisy) crops (1, C, size, size) along each held-out pair's diagonal, for validation."""
+                          per_image: int = 3, match_radius: float = 0.0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Fixed (clean, noisy) crops (1, C, size, size) along each held-out pair's diagonal, for validation;
+    with `match_radius` > 0 the clean image is first matched to the noisy one's low frequencies, as the
+    training targets are."""
     cache = ImageCache(channels, cache_mb=0)
     crops = []
     for noisy_path, clean_path in pairs:
-        noisy, clean = cache.get(noisy_path), cache.get(clean_path)
+        noisy_stored, clean_stored = cache.get_stored(noisy_path), cache.get_stored(clean_path)
+        if match_radius > 0:
+            clean_stored = match_low_frequencies(noisy_stored, clean_stored, match_radius)
+        noisy, clean = cache.as_float(noisy_stored), cache.as_float(clean_stored)
         h, w = min(noisy.shape[0], clean.shape[0]), min(noisy.shape[1], clean.shape[1])
         s = min(size, h, w) // 16 * 16
         if s < 16:

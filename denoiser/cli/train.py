@@ -20,7 +20,7 @@ from denoiser.cli.common import (
     drain_training,
 )
 from denoiser.errors import DenoiserError
-from denoiser.training.config import CLEAN_SIGMAS, SIGMA_MAPS
+from denoiser.training.config import CLEAN_SIGMAS, SIGMA_MAPS, VAL_ON
 from denoiser.training.events import TrainProgress
 
 # train's options named otherwise in the config; the others are named as their TrainConfig, NoiseConfig
@@ -47,7 +47,8 @@ def _train_config(args: argparse.Namespace) -> Any:
                         **{k: getattr(args, k) for k in noise_fields if hasattr(args, k)})
     loss = LossConfig(reconstruction=args.loss, **{k: getattr(args, k) for k in loss_fields if hasattr(args, k)})
     flags = TrainConfig(
-        data=args.data or [], out=args.out or "", real_data=args.real_data, real_share=args.real_share,
+        data=args.data or [], out=args.out or "", real_data=args.real_data, real_share=args.real_share, val_on=args.val_on,
+        real_match_radius=args.real_match_radius,
         arch=args.arch, arch_config=_parse_json_object(args.arch_config, "--arch-config") if args.arch_config else {},
         channels=args.channels, noise=noise, loss=loss, patch=args.patch, batch=args.batch, steps=args.steps,
         lr=args.lr, ema=args.ema, device=args.device, precision=args.precision, seed=args.seed, val_fraction=args.val_fraction,
@@ -183,6 +184,12 @@ def add_parser(sub: Any) -> None:
                         "each folder gives an equal part of the real samples, whatever its size")
     t.add_argument("--real-share", type=_share, default=0.25,
                    help="share of each batch drawn from --real-data (default 0.25)")
+    t.add_argument("--real-match-radius", type=float, default=0.0, metavar="PX",
+                   help="give each real pair's clean target the noisy shot's low frequencies (a Gaussian of PX px), "
+                        "so the pairs teach what noise is and not a change of light or tone (default 0: off)")
+    t.add_argument("--val-on", choices=VAL_ON, default="all",
+                   help="what validates and so picks the best checkpoint: 'all' (synthetic crops and the held-out "
+                        "real scenes, the default) or 'real' (the held-out scenes of --real-data alone)")
     t.add_argument("--val-sigma", type=float, default=25.0)
     t.add_argument("--loss", default="l1", choices=["l1", "l2", "charbonnier"])
     t.add_argument("--robustness-lambda", type=float, default=0.0, help="λ of the encoder-robustness term (0 = off)")

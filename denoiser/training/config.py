@@ -20,6 +20,7 @@ from denoiser.losses import LossConfig
 
 SIGMA_MAPS = ("true", "estimate")  # NoiseConfig.sigma_map: which σ a noisy sample is told
 CLEAN_SIGMAS = ("zero", "estimate")  # NoiseConfig.clean_sigma: which σ a noise-free sample is told
+VAL_ON = ("all", "real")  # TrainConfig.val_on: which crops validate (and so choose the best checkpoint)
 
 
 @dataclass
@@ -72,6 +73,8 @@ class TrainConfig:
     out: str
     real_data: list[str] = field(default_factory=list)  # folders of real noisy/ and clean/ pairs
     real_share: float = 0.0  # share of each batch drawn from the real pairs (their held-out scenes validate)
+    real_match_radius: float = 0.0  # > 0: real clean targets take the noisy shot's low frequencies (Gaussian, px)
+    val_on: str = "all"  # "all": synthetic and held-out real crops validate; "real": the held-out real scenes alone
     arch: str = "unet"
     arch_config: dict[str, Any] = field(default_factory=dict)
     channels: int = 3
@@ -99,6 +102,12 @@ class TrainConfig:
     workers: int | None = None  # batch-making processes; None: none on the CPU, several beside a GPU
     cache_mb: float = 1024  # budget of the decoded-image cache of the patch sampler
     description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.val_on not in VAL_ON:
+            raise DenoiserError(f"val_on must be one of {', '.join(VAL_ON)}, not {self.val_on!r}")
+        if not self.real_match_radius >= 0:
+            raise DenoiserError(f"real_match_radius must be 0 (off) or a radius in px, not {self.real_match_radius}")
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as plain data (what checkpoints store); `resume` is where a run came from, not the recipe."""

@@ -64,6 +64,8 @@ def train(cfg: TrainConfig) -> ProgressGen[Path]:
         raise DenoiserError(f"steps must be positive, got {cfg.steps}")
     if cfg.noise.name == "raw" and (cfg.channels != 3 or cfg.real_data):
         raise DenoiserError("raw noise is made from colour images (channels=3), without real pairs (they are developed sRGB)")
+    if cfg.val_on == "real" and not cfg.real_data:
+        raise DenoiserError("val_on 'real' validates on held-out real scenes: give real_data (--real-data) as well")
     check_output_writable(cfg.out)
     ranks = distributed.from_environment()
     device = distributed.start(ranks, resolve_device(cfg.device), cfg.batch)

@@ -200,6 +200,47 @@ def test_training_on_real_pairs_validates_on_the_held_out_scenes(tmp_path: Path,
     assert len(info["real_val_scenes"]) == 1 and info["real_val_scenes"][0] not in info["real_train_scenes"]
 
 
+def test_val_on_real_validates_and_chooses_on_the_held_out_scenes_alone(tmp_path: Path, pairs_folder: Path) -> None:
+    from denoiser.training.validation import validate, validation_pairs
+
+    _, real_val = split_pairs(find_pairs([pairs_folder]))
+    files = sorted((pairs_folder / "clean").glob("*.png"))
+    base = dict(data=[str(pairs_folder / "clean")], out=str(tmp_path / "m.pt"), real_data=[str(pairs_folder)],
+                real_share=0.5, noise=NoiseConfig(name="camera", sigma_map="estimate"))
+    mixed = validation_pairs(files, TrainConfig(**base), real_val)
+    real = validation_pairs(files, TrainConfig(**base, val_on="real"), real_val)
+    crops = real_validation_crops(real_val, 3)
+    assert len(real) == len(crops) == 3 and len(mixed) == len(files) + len(crops)
+    assert all(torch.equal(r[1], c[1]) for r, c in zip(real, crops, strict=True))  # the real noisy crops, nothing else
+    cfg = TrainConfig(**{**base, "arch_config": {"channels": [8, 16]}, "patch": 32, "batch": 4, "steps": 2,
+                         "warmup": 1, "val_every": 2, "checkpoint_every": 2, "log_every": 1, "precision": "fp32"},
+                      val_on="real")
+    out = drain(train(cfg))
+    ck = torch.load(out, weights_only=True)
+    assert ck["training"]["config"]["val_on"] == "real"
+    from denoiser.checkpoint import load_checkpoint
+
+    net = load_checkpoint(out).net.float()
+    assert ck["metrics"]["val_psnr"] == pytest.approx(validate(net, real, torch.device("cpu")), abs=1e-4)
+
+
+def test_val_on_is_checked(tmp_path: Path, pairs_folder: Path) -> None:
+    with pytest.raises(DenoiserError, match="val_on must be one of all, real"):
+        TrainConfig(data=["x"], out="m.pt", val_on="synthetic")
+    cfg = TrainConfig(data=[str(pairs_folder / "clean")], out=str(tmp_path / "m.pt"), val_on="real")
+    with pytest.raises(DenoiserError, match="give real_data"):
+        drain(train(cfg))
+
+
+def test_cli_val_on_reaches_the_config(tmp_path: Path) -> None:
+    from denoiser.cli import build_parser
+    from denoiser.cli.train import _train_config
+
+    argv = ["train", "--data", "d", "--out", str(tmp_path / "m.pt"), "--real-data", "r", "--val-on", "real"]
+    assert _train_config(build_parser().parse_args(argv)).val_on == "real"
+    assert _train_config(build_parser().parse_args(argv[:-2])).val_on == "all"
+
+
 def test_training_precision_follows_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
     from denoiser.training import trainer as tr
 
