@@ -26,10 +26,11 @@ def validation_pairs(files: list[Path], cfg: TrainConfig,
     """Fixed (clean, noisy, σ) validation crops, seeded so every validation sees the same noise; crops
     of the held-out real scenes join them when the run trains on real pairs, and are all of them with
     `val_on = "real"` (so the best checkpoint is the one best on real camera noise)."""
-    pairs = []
+    real_pairs = [(clean, noisy, real_sigma(noisy, clean, cfg.noise)) for clean, noisy in
+                  real_validation_crops(real or [], cfg.channels, match_radius=cfg.real_match_radius)]
     if cfg.val_on == "real":
-        return [(clean, noisy, real_sigma(noisy, clean, cfg.noise)) for clean, noisy in
-                real_validation_crops(real or [], cfg.channels, match_radius=cfg.real_match_radius)]
+        return real_pairs
+    pairs = []
     if cfg.noise.name == "raw":
         level = cfg.noise.val_sigma / 100.0
         for i, crop in enumerate(validation_crops(files, 3)):
@@ -45,9 +46,7 @@ def validation_pairs(files: list[Path], cfg: TrainConfig,
     for i, crop in enumerate(validation_crops(files, cfg.channels)):
         noisy, sigma = make_noisy(crop, noise, torch.Generator().manual_seed(1000 + i))
         pairs.append((crop, quantize_8bit(noisy) if noise.name == "camera" else noisy, sigma))
-    for clean, noisy in real_validation_crops(real or [], cfg.channels, match_radius=cfg.real_match_radius):
-        pairs.append((clean, noisy, real_sigma(noisy, clean, cfg.noise)))
-    return pairs
+    return pairs + real_pairs
 
 
 @torch.no_grad()
