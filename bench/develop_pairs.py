@@ -7,7 +7,8 @@ noise is added at a camera level drawn per photo, and both the noisy and the noi
 LibRaw develop (as `bench/raw_table.py` does). The pairs are written as 16-bit PNGs to OUT/noisy and OUT/clean,
 the layout `denoiser train --real-data` reads.
 
-    python bench/develop_pairs.py ../shared/data/train/color --out runs/develop-pairs --exclude-val 0.05,10
+    python bench/develop_pairs.py ../shared/data/train/color --out runs/develop-pairs --exclude-val 0.05,16 \
+        --level-range 0.1,1 --count 200 --seed 3      # the pairs photo's stage 11 trained on
     python bench/develop_pairs.py ../shared/data/train/color --out runs/develop-val --only-val 0.05,10 --levels 0.5,0.75,1
 
 `--exclude-val F,SEED` leaves out the validation images of `denoiser train --seed SEED` (val fraction F), so a
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--only-val", metavar="F,SEED", help="make only the training run's validation images")
     ap.add_argument("--level-range", default="0.25,1", help="camera levels drawn per photo (0 base ISO … 1 very high)")
     ap.add_argument("--levels", help="fixed camera levels, one pair per photo and level (for validation sets)")
+    ap.add_argument("--count", type=int, help="make pairs of this many of the photos, drawn with --seed (default all)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
@@ -71,11 +73,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.exclude_val or args.only_val:
         train, val = split_train_val(files, *_split(args.exclude_val or args.only_val))
         files = train if args.exclude_val else val
+    rng = np.random.default_rng(args.seed)
+    if args.count is not None:
+        if args.count < 1:
+            print(f"--count must be at least 1, not {args.count}", file=sys.stderr)
+            return 2
+        files = sorted(files[i] for i in rng.permutation(len(files))[: args.count])
     for sub in ("noisy", "clean"):
         (args.out / sub).mkdir(parents=True, exist_ok=True)
     lo, hi = (float(v) for v in args.level_range.split(","))
     fixed = [float(v) for v in args.levels.split(",")] if args.levels else None
-    rng = np.random.default_rng(args.seed)
     made = 0
     for i, f in enumerate(files):
         try:

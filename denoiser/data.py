@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -208,6 +208,16 @@ def pair_folder(pair: tuple[Path, Path]) -> Path:
     return pair[0].parent.parent
 
 
+MatchRadius = float | Mapping[Path, float]  # one radius for every real pair, or one per pair folder (resolved)
+
+
+def radius_for(match_radius: MatchRadius, pair: tuple[Path, Path]) -> float:
+    """The low-frequency match radius of one pair: the one radius, or its folder's (0 for a folder not named)."""
+    if isinstance(match_radius, Mapping):
+        return float(match_radius.get(pair_folder(pair).resolve(), 0.0))
+    return float(match_radius)
+
+
 def split_pairs(pairs: Sequence[tuple[Path, Path]]) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
     """The fixed split of real pairs into training and held-out validation scenes (one pair is one scene).
 
@@ -229,7 +239,7 @@ class PairSampler:
     """Aligned random patches of real noisy/clean pairs: (clean, noisy), each (B, C, P, P)."""
 
     def __init__(self, pairs: Sequence[tuple[Path, Path]], patch: int, channels: int, cache_mb: float = 4096,
-                 match_radius: float = 0.0) -> None:
+                 match_radius: MatchRadius = 0.0) -> None:
         if not pairs:
             raise DenoiserError("no real noisy/clean pairs to train on")
         self.pairs = list(pairs)
@@ -248,13 +258,15 @@ class PairSampler:
         group = self.groups[int(rng.integers(len(self.groups)))] if len(self.groups) > 1 else self.pairs
         return group[int(rng.integers(len(group)))]
 
-    def _target(self, noisy: np.ndarray, clean_path: Path) -> np.ndarray:
+    def _target(self, noisy: np.ndarray, pair: tuple[Path, Path]) -> np.ndarray:
         """The clean image of a pair as stored, or matched to its noisy shot's low frequencies."""
-        if self.match_radius <= 0:
+        clean_path = pair[1]
+        radius = radius_for(self.match_radius, pair)
+        if radius <= 0:
             return self.cache.get_stored(clean_path)
         if clean_path not in self.targets:  # kept apart from the cache: the matched target replaces the file's
             clean = ImageCache(self.cache.channels, cache_mb=0).get_stored(clean_path)
-            self.targets[clean_path] = match_low_frequencies(noisy, clean, self.match_radius)
+            self.targets[clean_path] = match_low_frequencies(noisy, clean, radius)
         return self.targets[clean_path]
 
     def sample(self, batch: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -263,9 +275,9 @@ class PairSampler:
         clean_out = np.empty((batch, c, self.patch, self.patch), dtype=np.float32)
         noisy_out = np.empty_like(clean_out)
         for i in range(batch):
-            noisy_path, clean_path = self._draw(rng)
+            noisy_path, clean_path = pair = self._draw(rng)
             noisy = self.cache.get_stored(noisy_path)
-            clean = self._target(noisy, clean_path)
+            clean = self._target(noisy, pair)
             h, w = min(noisy.shape[0], clean.shape[0]), min(noisy.shape[1], clean.shape[1])
             if h < self.patch or w < self.patch:
                 raise DenoiserError(f"{noisy_path.name} is smaller than the {self.patch}-px training patch")
@@ -282,16 +294,17 @@ def diagonal_crops(h: int, w: int, size: int, count: int) -> list[tuple[int, int
 
 
 def real_validation_crops(pairs: Sequence[tuple[Path, Path]], channels: int, size: int = 256,
-                          per_image: int = 3, match_radius: float = 0.0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+                          per_image: int = 3, match_radius: MatchRadius = 0.0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Fixed (clean, noisy) crops (1, C, size, size) along each held-out pair's diagonal, for validation;
-    with `match_radius` > 0 the clean image is first matched to the noisy one's low frequencies, as the
-    training targets are."""
+    where the pair's `match_radius` is > 0 the clean image is first matched to the noisy one's low
+    frequencies, as the training targets are."""
     cache = ImageCache(channels, cache_mb=0)
     crops = []
     for noisy_path, clean_path in pairs:
         noisy_stored, clean_stored = cache.get_stored(noisy_path), cache.get_stored(clean_path)
-        if match_radius > 0:
-            clean_stored = match_low_frequencies(noisy_stored, clean_stored, match_radius)
+        radius = radius_for(match_radius, (noisy_path, clean_path))
+        if radius > 0:
+            clean_stored = match_low_frequencies(noisy_stored, clean_stored, radius)
         noisy, clean = cache.as_float(noisy_stored), cache.as_float(clean_stored)
         h, w = min(noisy.shape[0], clean.shape[0]), min(noisy.shape[1], clean.shape[1])
         s = min(size, h, w) // 16 * 16

@@ -23,6 +23,18 @@ from denoiser.errors import DenoiserError
 from denoiser.training.config import CLEAN_SIGMAS, SIGMA_MAPS, VAL_ON
 from denoiser.training.events import TrainProgress
 
+
+def _radii(text: str) -> float | list[float]:
+    """--real-match-radius: one radius in px, or a comma-separated one per --real-data folder."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a radius in px or one per real folder 'PX,PX', not '{text}'") from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"a match radius is 0 (off) or more px, not '{text}'")
+    return values[0] if len(values) == 1 else values
+
+
 # train's options named otherwise in the config; the others are named as their TrainConfig, NoiseConfig
 # or LossConfig field
 _RENAMED = {"noise": "noise.name", "jpeg_range": "noise.jpeg_quality", "loss": "loss.reconstruction"}
@@ -184,9 +196,10 @@ def add_parser(sub: Any) -> None:
                         "each folder gives an equal part of the real samples, whatever its size")
     t.add_argument("--real-share", type=_share, default=0.25,
                    help="share of each batch drawn from --real-data (default 0.25)")
-    t.add_argument("--real-match-radius", type=float, default=0.0, metavar="PX",
+    t.add_argument("--real-match-radius", type=_radii, default=0.0, metavar="PX[,PX...]",
                    help="give each real pair's clean target the noisy shot's low frequencies (a Gaussian of PX px), "
-                        "so the pairs teach what noise is and not a change of light or tone (default 0: off)")
+                        "so the pairs teach what noise is and not a change of light or tone (default 0: off); "
+                        "a list gives each --real-data folder its own radius, in order (0 for rendered pairs)")
     t.add_argument("--val-on", choices=VAL_ON, default="all",
                    help="what validates and so picks the best checkpoint: 'all' (synthetic crops and the held-out "
                         "real scenes, the default) or 'real' (the held-out scenes of --real-data alone)")

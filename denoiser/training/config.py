@@ -73,7 +73,9 @@ class TrainConfig:
     out: str
     real_data: list[str] = field(default_factory=list)  # folders of real noisy/ and clean/ pairs
     real_share: float = 0.0  # share of each batch drawn from the real pairs (their held-out scenes validate)
-    real_match_radius: float = 0.0  # > 0: real clean targets take the noisy shot's low frequencies (Gaussian, px)
+    # > 0: real clean targets take the noisy shot's low frequencies (Gaussian, px); a list gives each real_data
+    # folder its own radius (0 for pairs that already agree in light and tone, as rendered ones do)
+    real_match_radius: float | list[float] = 0.0
     val_on: str = "all"  # "all": synthetic and held-out real crops validate; "real": the held-out real scenes alone
     arch: str = "unet"
     arch_config: dict[str, Any] = field(default_factory=dict)
@@ -106,8 +108,21 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.val_on not in VAL_ON:
             raise DenoiserError(f"val_on must be one of {', '.join(VAL_ON)}, not {self.val_on!r}")
-        if not self.real_match_radius >= 0:
+        radii = self.real_match_radius if isinstance(self.real_match_radius, (list, tuple)) else [self.real_match_radius]
+        if not all(isinstance(r, (int, float)) and r >= 0 for r in radii):
             raise DenoiserError(f"real_match_radius must be 0 (off) or a radius in px, not {self.real_match_radius}")
+        if isinstance(self.real_match_radius, (list, tuple)):
+            self.real_match_radius = [float(r) for r in self.real_match_radius]
+            self.match_radii()
+
+    def match_radii(self) -> float | dict[Path, float]:
+        """The match radius of the real pairs: one for all, or each real_data folder (resolved) → its own."""
+        if not isinstance(self.real_match_radius, list):
+            return float(self.real_match_radius)
+        if self.real_data and len(self.real_match_radius) != len(self.real_data):
+            raise DenoiserError(f"real_match_radius gives {len(self.real_match_radius)} radii for "
+                                f"{len(self.real_data)} real_data folders: give one, or one per folder")
+        return {Path(folder).resolve(): r for folder, r in zip(self.real_data, self.real_match_radius, strict=True)}
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as plain data (what checkpoints store); `resume` is where a run came from, not the recipe."""

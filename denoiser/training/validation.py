@@ -27,7 +27,7 @@ def validation_pairs(files: list[Path], cfg: TrainConfig,
     of the held-out real scenes join them when the run trains on real pairs, and are all of them with
     `val_on = "real"` (so the best checkpoint is the one best on real camera noise)."""
     real_pairs = [(clean, noisy, real_sigma(noisy, clean, cfg.noise)) for clean, noisy in
-                  real_validation_crops(real or [], cfg.channels, match_radius=cfg.real_match_radius)]
+                  real_validation_crops(real or [], cfg.channels, match_radius=cfg.match_radii())]
     if cfg.val_on == "real":
         return real_pairs
     pairs = []

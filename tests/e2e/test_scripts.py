@@ -130,3 +130,9 @@ def test_develop_pairs_makes_libraw_pairs_and_keeps_the_runs_validation_images_o
     high = next(p for p in val_pairs if p[0].stem.endswith("_1") and p[0].stem[:-2] == low[0].stem[:-4])
     err = [float(np.abs(load_image(n).data - load_image(c).data).mean()) for n, c in (low, high)]
     assert 0 < err[0] < err[1]  # the develop's noise grows with the camera level; the clean develop has none
+    res = subprocess.run([*script, "--out", str(tmp_path / "some"), "--exclude-val", "0.34,10", "--count", "2",
+                          "--seed", "3"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    some = {n.stem for n, _ in find_pairs([tmp_path / "some"])}
+    assert len(some) + ("skipped broken.jpg" in res.stderr) == 2  # two drawn photos (the broken one is named)
+    assert some <= {f.stem for f in train}  # and still none of the validation images

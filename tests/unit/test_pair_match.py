@@ -91,3 +91,47 @@ def test_match_radius_is_checked_and_reaches_the_config(tmp_path: Path) -> None:
         TrainConfig(data=["x"], out="m.pt", real_match_radius=-1.0)
     argv = ["train", "--data", "d", "--out", str(tmp_path / "m.pt"), "--real-data", "r", "--real-match-radius", "8"]
     assert _train_config(build_parser().parse_args(argv)).real_match_radius == 8.0
+
+
+def _pair_folder(root: Path, seed: int) -> list[tuple[Path, Path]]:
+    """A real-pair folder of one scene whose clean image carries a smooth field (see `_scene`)."""
+    for sub in ("noisy", "clean"):
+        (root / sub).mkdir(parents=True)
+    _, noisy, clean = _scene(seed=seed)
+    PILImage.fromarray(noisy).save(root / "noisy" / "s.png")
+    PILImage.fromarray(clean).save(root / "clean" / "s.png")
+    return [(root / "noisy" / "s.png", root / "clean" / "s.png")]
+
+
+def test_each_folder_can_have_its_own_radius(tmp_path: Path) -> None:
+    """Captured pairs are matched and rendered ones (which agree in light already) are kept as they are."""
+    captured, rendered = _pair_folder(tmp_path / "captured", 20), _pair_folder(tmp_path / "rendered", 21)
+    cfg = TrainConfig(data=["x"], out="m.pt", real_data=[str(tmp_path / "captured"), str(tmp_path / "rendered")],
+                      real_match_radius=[8, 0])
+    radii = cfg.match_radii()
+    assert cfg.real_match_radius == [8.0, 0.0] and sorted(radii.values()) == [0.0, 8.0]
+    sampler = PairSampler(captured + rendered, 32, 3, match_radius=radii)
+    sampler.sample(32, np.random.default_rng(0))
+    assert set(sampler.targets) == {captured[0][1]}  # only the captured pair got a matched target
+    stored = np.asarray(PILImage.open(captured[0][1]))
+    assert np.abs(sampler.targets[captured[0][1]].astype(float) - stored).mean() > 2
+    crops = real_validation_crops(captured + rendered, 3, size=64, per_image=1, match_radius=radii)
+    plain = real_validation_crops(captured + rendered, 3, size=64, per_image=1)
+    assert not torch.equal(crops[0][0], plain[0][0]) and torch.equal(crops[1][0], plain[1][0])
+
+
+def test_a_radius_list_must_name_every_folder(tmp_path: Path) -> None:
+    from denoiser.cli import build_parser
+    from denoiser.cli.train import _train_config
+
+    with pytest.raises(DenoiserError, match="one per folder"):
+        TrainConfig(data=["x"], out="m.pt", real_data=["a", "b", "c"], real_match_radius=[8.0, 0.0])
+    with pytest.raises(DenoiserError, match="real_match_radius"):
+        TrainConfig(data=["x"], out="m.pt", real_data=["a", "b"], real_match_radius=[8.0, -1.0])
+    argv = ["train", "--data", "d", "--out", str(tmp_path / "m.pt"), "--real-data", "a", "b",
+            "--real-match-radius", "8,0"]
+    cfg = _train_config(build_parser().parse_args(argv))
+    assert cfg.real_match_radius == [8.0, 0.0]
+    assert TrainConfig.from_dict(cfg.to_dict()).real_match_radius == [8.0, 0.0]  # as a checkpoint stores it
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(argv[:-1] + ["8,x"])
