@@ -4,7 +4,7 @@ The synthetic camera pipeline of training develops its mosaics with one bilinear
 on LibRaw develop with AHD, whose noise is structured otherwise (mazes, colour blotches). Each photo is
 unprocessed to an RGGB mosaic (`denoiser.raw.mosaic_from_image`, white-balance gains drawn per photo), shot + read
 noise is added at a camera level drawn per photo, and both the noisy and the noise-free mosaic go through the same
-LibRaw develop (as `bench/raw_table.py` does). The pairs are written as 16-bit PNGs to OUT/noisy and OUT/clean,
+LibRaw develop (as `bench/raw_table.py` does), AHD or, with `--demosaic`, one of LibRaw's others drawn per pair. The pairs are written as 16-bit PNGs to OUT/noisy and OUT/clean,
 the layout `denoiser train --real-data` reads.
 
     python bench/develop_pairs.py ../shared/data/train/color --out runs/develop-pairs --exclude-val 0.05,16 \
@@ -29,18 +29,19 @@ from denoiser.data import find_images, split_train_val  # noqa: E402
 from denoiser.errors import DenoiserError  # noqa: E402
 from denoiser.imageio import Image, load_image, save_image  # noqa: E402
 from denoiser.noise import camera_levels  # noqa: E402
-from denoiser.raw import develop, dng_bytes, mosaic_from_image  # noqa: E402
+from denoiser.raw import DEMOSAICS, develop, dng_bytes, mosaic_from_image  # noqa: E402
 
 WB_RED = (1.6, 2.4)  # white-balance gains of daylight raw files (red, blue; green is 1)
 WB_BLUE = (1.3, 2.0)
 
 
-def developed_pair(rgb: np.ndarray, level: float, wb: tuple[float, float, float], seed: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """(noisy, clean) LibRaw develops (H, W, 3) float32 in [0, 1] of one photo at camera noise `level`."""
+def developed_pair(rgb: np.ndarray, level: float, wb: tuple[float, float, float], seed: int,
+                   demosaic: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(noisy, clean) LibRaw develops (H, W, 3) float32 in [0, 1] of one photo at camera noise `level`,
+    both demosaiced by `demosaic` (None: LibRaw's AHD)."""
     shot, read = camera_levels(level)
-    clean = develop(dng_bytes(mosaic_from_image(rgb, wb=wb, seed=seed)))
-    noisy = develop(dng_bytes(mosaic_from_image(rgb, shot=shot, read=read, wb=wb, seed=seed)))
+    clean = develop(dng_bytes(mosaic_from_image(rgb, wb=wb, seed=seed)), demosaic)
+    noisy = develop(dng_bytes(mosaic_from_image(rgb, shot=shot, read=read, wb=wb, seed=seed)), demosaic)
     return noisy.astype(np.float32) / 65535.0, clean.astype(np.float32) / 65535.0
 
 
@@ -62,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--only-val", metavar="F,SEED", help="make only the training run's validation images")
     ap.add_argument("--level-range", default="0.25,1", help="camera levels drawn per photo (0 base ISO … 1 very high)")
     ap.add_argument("--levels", help="fixed camera levels, one pair per photo and level (for validation sets)")
+    ap.add_argument("--demosaic", default="AHD",
+                    help=f"LibRaw demosaic(s), one drawn per pair: a comma-separated list of {', '.join(DEMOSAICS)}, "
+                         "or 'all' (default AHD, LibRaw's own default)")
     ap.add_argument("--count", type=int, help="make pairs of this many of the photos, drawn with --seed (default all)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -73,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.exclude_val or args.only_val:
         train, val = split_train_val(files, *_split(args.exclude_val or args.only_val))
         files = train if args.exclude_val else val
+    demosaics = list(DEMOSAICS) if args.demosaic == "all" else args.demosaic.split(",")
+    unknown = [d for d in demosaics if d not in DEMOSAICS]
+    if unknown:
+        print(f"unknown demosaic {', '.join(unknown)}: one of {', '.join(DEMOSAICS)} or 'all'", file=sys.stderr)
+        return 2
     rng = np.random.default_rng(args.seed)
     if args.count is not None:
         if args.count < 1:
@@ -95,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         for level in fixed or [float(rng.uniform(lo, hi))]:
             wb = (float(rng.uniform(*WB_RED)), 1.0, float(rng.uniform(*WB_BLUE)))
-            noisy, clean = developed_pair(rgb, level, wb, seed=args.seed * 100003 + i)
+            demosaic = demosaics[int(rng.integers(len(demosaics)))] if len(demosaics) > 1 else demosaics[0]
+            noisy, clean = developed_pair(rgb, level, wb, seed=args.seed * 100003 + i, demosaic=demosaic)
             name = f"{f.stem}_{level:g}.png" if fixed else f"{f.stem}.png"
             _write(noisy, args.out / "noisy" / name)
             _write(clean, args.out / "clean" / name)

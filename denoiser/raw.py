@@ -382,14 +382,23 @@ def at_strength(original: RawMosaic, denoised: RawMosaic, strength: float) -> Ra
     return denoised.with_normalised(a + strength * (b - a))
 
 
-def develop(source: str | Path | bytes) -> np.ndarray:
+DEMOSAICS = ("AHD", "AAHD", "DCB", "DHT", "LINEAR", "PPG", "VNG")  # LibRaw's own (no GPL demosaic packs)
+
+
+def develop(source: str | Path | bytes, demosaic: str | None = None) -> np.ndarray:
     """A RAW or DNG file (a path, or the bytes of one) developed by LibRaw to 16-bit sRGB (H, W, 3) with
-    the camera's white balance: what the batch writes for `--format tiff` and what the tests compare."""
+    the camera's white balance: what the batch writes for `--format tiff` and what the tests compare.
+    `demosaic` names one of DEMOSAICS (None: LibRaw's default, AHD)."""
     import rawpy
 
+    options: dict[str, Any] = {}
+    if demosaic is not None:
+        if demosaic not in DEMOSAICS:
+            raise DenoiserError(f"unknown demosaic {demosaic!r}: one of {', '.join(DEMOSAICS)}")
+        options["demosaic_algorithm"] = rawpy.DemosaicAlgorithm[demosaic]
     with rawpy.imread(io.BytesIO(source) if isinstance(source, bytes) else str(source)) as raw:
         return raw.postprocess(output_bps=16, use_camera_wb=True, output_color=rawpy.ColorSpace.sRGB,
-                               no_auto_bright=True, gamma=(2.222, 4.5))
+                               no_auto_bright=True, gamma=(2.222, 4.5), **options)
 
 
 def is_raw_model(net: DenoiserNet) -> bool:

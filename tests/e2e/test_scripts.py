@@ -136,3 +136,13 @@ def test_develop_pairs_makes_libraw_pairs_and_keeps_the_runs_validation_images_o
     some = {n.stem for n, _ in find_pairs([tmp_path / "some"])}
     assert len(some) + ("skipped broken.jpg" in res.stderr) == 2  # two drawn photos (the broken one is named)
     assert some <= {f.stem for f in train}  # and still none of the validation images
+    res = subprocess.run([*script, "--out", str(tmp_path / "vng"), "--exclude-val", "0.34,10", "--count", "2",
+                          "--seed", "3", "--demosaic", "VNG"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    vng = find_pairs([tmp_path / "vng"])
+    assert {n.stem for n, _ in vng} == some  # the same photos, developed by another demosaic
+    ahd = load_image(tmp_path / "some" / "clean" / vng[0][1].name).data
+    assert np.abs(load_image(vng[0][1]).data - ahd).mean() > 1e-3
+    res = subprocess.run([*script, "--out", str(tmp_path / "bad"), "--demosaic", "AHD,NOPE"], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 2 and "NOPE" in res.stderr and not (tmp_path / "bad").exists()

@@ -11,6 +11,7 @@ from denoiser.archs import build_arch
 from denoiser.errors import DenoiserError, ImageReadError, OutputExistsError
 from denoiser.progress import drain
 from denoiser.raw import (
+    DEMOSAICS,
     SOFTWARE,
     RawMosaic,
     at_strength,
@@ -163,3 +164,19 @@ def test_at_strength_blends_the_mosaics_between_the_original_and_the_denoised() 
     assert np.array_equal(at_strength(noisy, clean, 0.0).cfa, noisy.cfa)
     half = at_strength(noisy, clean, 0.5).normalised()
     np.testing.assert_allclose(half, (noisy.normalised() + clean.normalised()) / 2, atol=1.0 / clean.white)
+
+
+def test_develop_takes_each_of_libraws_own_demosaics_and_refuses_others() -> None:
+    """Each demosaic develops the same mosaic to the same size, differently (their noise differs in structure);
+    AHD is LibRaw's default; a name LibRaw does not have here is refused with the list."""
+    from denoiser.raw import dng_bytes
+
+    rgb = np.random.default_rng(3).random((48, 64, 3)).astype(np.float32)  # texture, so demosaics disagree
+    data = dng_bytes(mosaic_from_image(rgb, shot=0.01, read=1e-4))
+    default = develop(data)
+    assert np.array_equal(develop(data, "AHD"), default)
+    others = {name: develop(data, name) for name in DEMOSAICS if name != "AHD"}
+    assert all(out.shape == default.shape and out.dtype == np.uint16 for out in others.values())
+    assert all(np.abs(out.astype(float) - default).mean() > 100 for out in others.values())
+    with pytest.raises(DenoiserError, match="AMAZE.*one of AHD"):
+        develop(data, "AMAZE")
