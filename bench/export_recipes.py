@@ -52,10 +52,16 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     for path in sorted(bundled_models_dir().glob("*.pt")):
         name = path.stem
+        recipe = recipe_for(name)
+        notes = []
+        if recipe["base"] == f"resources/models/{name}.pt":
+            notes.append("`base` is the weights bundled before this stage, in git history (the model card names them)")
+        if any(p.startswith("runs/") for p in recipe["real_data"]):
+            notes.append("the runs/ folders of `real_data` are made first, by the model card's reproduce command")
         text = (f"# The last training stage of the bundled `{name}` model, read from its checkpoint by\n"
                 f"# `python bench/export_recipes.py` (resources/models/MODEL_CARD.md tells the earlier stages).\n"
-                f"# Rerun it: denoiser train --config configs/{name}.toml  (options given there override these)\n\n"
-                + write_recipe(recipe_for(name)))
+                f"# Rerun it: denoiser train --config configs/{name}.toml  (options given there override these)\n"
+                + "".join(f"# {n}\n" for n in notes) + "\n" + write_recipe(recipe))
         (out / f"{name}.toml").write_text(text, encoding="utf-8")
         print(f"wrote configs/{name}.toml")
 

@@ -24,11 +24,16 @@
 # PHOTO_CHROMA_NR (0: sharpened and chroma-reduced noise did not pay), PHOTO_BLUR (0).
 # PHOTO_JPEG (0.5) and PHOTO_JPEG_RANGE (30,95): the share of JPEG-compressed samples and their qualities
 # (stage 7 on the CPU: +0.6–0.8 dB on the JPEG table without noise, up to +2.2 dB with σ 15).
-# PHOTO_REAL_SHARE (0.25): the share of each photo batch drawn from the PolyU40 pairs; PHOTO_VAL_ON (real):
+# PHOTO_REAL_SHARE (0.5): the share of each photo batch drawn from the real pairs; PHOTO_VAL_ON (real):
 # what picks photo's best checkpoint, `denoiser train --val-on` (on the CPU the mixed validation barely moved
 # while the held-out PolyU40 scenes fell by 1 dB, so photo is chosen on those scenes alone); PHOTO_MATCH (8):
 # `--real-match-radius`, the PolyU40 clean targets take the noisy shots' low frequencies (a Gaussian of 8 px),
 # so the pairs no longer teach a change of light (the first CPU stage with it raised the held-out scenes).
+# PHOTO_DEVELOP_PAIRS (200): that many LibRaw develop pairs made from DATA/color by bench/develop_pairs.py
+# (the run's validation photos left out; needs rawpy) join PolyU40 as a second real folder, not matched
+# (they agree in light already): a second demosaic (AHD) beside the pipeline's bilinear one; CPU stage 11:
+# photo on LibRaw develops +2.7 dB at camera level 0.5 and +5.4 dB at 1, PolyU40 +0.09 dB; 0 = none. With
+# them each folder is half of PHOTO_REAL_SHARE (0.5).
 set -u
 DATA=$1
 OUT=$2
@@ -47,8 +52,21 @@ COMMON=(--arch unet --arch-config "$ARCH" --patch 128 --batch 64 --device "${DEV
         --threads 2 --ema "${EMA:-0}")
 GAUSS=(--noise gaussian --sigma-range 0,75 --clip-prob 0.5 --exposure-prob 0.25 --workers "${WORKERS:-3}")
 REAL=()
-[ -d "$DATA/real/PolyU40" ] && REAL=(--real-data "$DATA/real/PolyU40" --real-share "${PHOTO_REAL_SHARE:-0.25}"
-                                   --val-on "${PHOTO_VAL_ON:-real}" --real-match-radius "${PHOTO_MATCH:-8}")
+if [ -d "$DATA/real/PolyU40" ]; then
+    FOLDERS=("$DATA/real/PolyU40")
+    RADII=${PHOTO_MATCH:-8}
+    if [[ " $MODELS " == *" photo "* ]] && [ "${PHOTO_DEVELOP_PAIRS:-200}" -gt 0 ] && $PY -c "import rawpy" 2>/dev/null; then
+        if $PY bench/develop_pairs.py "$DATA/color" --out "$WORK/develop-pairs" --exclude-val "0.05,${SEED:-4}" \
+               --level-range 0.1,1 --count "${PHOTO_DEVELOP_PAIRS:-200}" --seed 3 > "$OUT/develop-pairs.log" 2>&1; then
+            FOLDERS+=("$WORK/develop-pairs")
+            RADII="$RADII,0"
+        else
+            echo "develop pairs failed (see $OUT/develop-pairs.log); photo trains without them" >&2
+        fi
+    fi
+    REAL=(--real-data "${FOLDERS[@]}" --real-share "${PHOTO_REAL_SHARE:-0.5}"
+          --val-on "${PHOTO_VAL_ON:-real}" --real-match-radius "$RADII")
+fi
 
 for name in $MODELS; do
     case $name in
