@@ -4,8 +4,8 @@ The synthetic camera pipeline of training develops its mosaics with one bilinear
 on LibRaw develop with AHD, whose noise is structured otherwise (mazes, colour blotches). Each photo is
 unprocessed to an RGGB mosaic (`denoiser.raw.mosaic_from_image`, white-balance gains drawn per photo), shot + read
 noise is added at a camera level drawn per photo, and both the noisy and the noise-free mosaic go through the same
-LibRaw develop (as `bench/raw_table.py` does), AHD or, with `--demosaic`, one of LibRaw's others drawn per pair. The pairs are written as 16-bit PNGs to OUT/noisy and OUT/clean,
-the layout `denoiser train --real-data` reads.
+LibRaw develop (as `bench/raw_table.py` does): AHD, or with `--demosaic` one of LibRaw's others drawn per pair.
+The pairs are written as 16-bit PNGs to OUT/noisy and OUT/clean, the layout `denoiser train --real-data` reads.
 
     python bench/develop_pairs.py ../shared/data/train/color --out runs/develop-pairs --exclude-val 0.05,16 \
         --level-range 0.1,1 --count 200 --seed 3      # the pairs photo's stage 11 trained on
