@@ -1,6 +1,8 @@
 """Losses of the autoencoder family.
 
-- reconstruction: L2, L1 or Charbonnier between the restoration and the clean image;
+- reconstruction: L2, L1 or Charbonnier between the restoration and the clean image, plus optionally
+  w·(1 − SSIM), the structural term of the L1 + SSIM mix (Zhao et al., "Loss Functions for Image
+  Restoration with Neural Networks", 2017) that keeps texture an L1 loss alone smooths away;
 - encoder robustness, the extra term of the modified denoising objective:
   (1/λ)·D_enc(G(x̃), G(x)), the distance between the codes of the corrupted and the clean input,
   normalised by the clean code's energy, with no gradient through the clean branch;
@@ -16,6 +18,7 @@ from typing import Any
 import torch
 
 from denoiser.config_dict import config_from_dict
+from denoiser.errors import DenoiserError
 
 
 def l2_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -43,6 +46,40 @@ def reconstruction_loss(name: str, pred: torch.Tensor, target: torch.Tensor) -> 
     except KeyError:
         raise ValueError(f"unknown loss '{name}' (known: {', '.join(RECONSTRUCTION_LOSSES)})") from None
     return fn(pred.float(), target.float())
+
+
+def _gaussian_window(sigma: float = 1.5, radius: int = 5) -> torch.Tensor:
+    """The 11-tap Gaussian of the SSIM window (σ 1.5, as `denoiser.metrics.ssim`), normalised to sum 1."""
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    g = torch.exp(-(x * x) / (2 * sigma * sigma))
+    return g / g.sum()
+
+
+def ssim_map(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Per-pixel SSIM of (N, C, H, W) images, each channel on its own, over the valid part of an 11×11
+    Gaussian window (σ 1.5; constants K1 0.01, K2 0.03): differentiable, so it can train a network.
+    Images smaller than the window are measured over a window as large as they are."""
+    pred, target = pred.float(), target.float()
+    c = pred.shape[1]
+    radius = max(0, min(5, (min(pred.shape[-2:]) - 1) // 2))
+    g = _gaussian_window(1.5, radius).to(pred.device)
+    gh = g.view(1, 1, 1, -1).expand(c, 1, 1, g.numel())
+    gv = g.view(1, 1, -1, 1).expand(c, 1, g.numel(), 1)
+
+    def filt(a: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.conv2d(torch.nn.functional.conv2d(a, gh, groups=c), gv, groups=c)
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mx, my = filt(pred), filt(target)
+    vx = filt(pred * pred) - mx * mx
+    vy = filt(target * target) - my * my
+    cxy = filt(pred * target) - mx * my
+    return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+
+
+def ssim_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 − mean SSIM of images in [0, 1]: 0 for identical images, up to 2 for anti-correlated ones."""
+    return 1.0 - ssim_map(pred, target).mean()
 
 
 def code_distortion(code_noisy: torch.Tensor, code_clean: torch.Tensor) -> torch.Tensor:
@@ -89,6 +126,11 @@ class LossConfig:
     robustness_lambda: float = 0.0  # 0 = off; else the term is weighted by 1/λ
     sparsity_beta: float = 0.0  # 0 = off
     sparsity_rho: float = 0.05
+    ssim_weight: float = 0.0  # 0 = off; else w·(1 − SSIM) is added to the reconstruction loss
+
+    def __post_init__(self) -> None:
+        if not self.ssim_weight >= 0:  # also refuses NaN
+            raise DenoiserError(f"ssim_weight must be 0 (off) or positive, not {self.ssim_weight}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LossConfig:
@@ -99,11 +141,14 @@ class LossConfig:
 def training_loss(cfg: LossConfig, net: Any, noisy: torch.Tensor, clean: torch.Tensor,
                   sigma: torch.Tensor | None = None) -> torch.Tensor:
     """The whole objective of one batch, composed here once for training, fine-tuning and the lab:
-    reconstruction of `clean` from `noisy`, plus (1/λ)·‖G(x̃) − G(x)‖² and β·Σ KL(ρ‖ρ̂ⱼ) on the code
-    when their weights are set. `net` is a DenoiserNet; the clean code comes from its encoder alone
-    where it has one and takes no noise level (the plain autoencoders)."""
+    reconstruction of `clean` from `noisy` (with w·(1 − SSIM) when `ssim_weight` is set), plus
+    (1/λ)·‖G(x̃) − G(x)‖² and β·Σ KL(ρ‖ρ̂ⱼ) on the code when their weights are set. `net` is a
+    DenoiserNet; the clean code comes from its encoder alone where it has one and takes no noise level
+    (the plain autoencoders)."""
     res = net.encode_decode(noisy, sigma)
     loss = reconstruction_loss(cfg.reconstruction, res.image, clean)
+    if cfg.ssim_weight > 0:
+        loss = loss + cfg.ssim_weight * ssim_loss(res.image, clean)
     if cfg.robustness_lambda > 0:
         encode = getattr(net, "encode", None)
         clean_code = encode(clean) if callable(encode) and sigma is None else net.encode_decode(clean, sigma).code

@@ -208,6 +208,9 @@ def add_parser(sub: Any) -> None:
     t.add_argument("--robustness-lambda", type=float, default=0.0, help="λ of the encoder-robustness term (0 = off)")
     t.add_argument("--sparsity-beta", type=float, default=0.0, help="β of the KL sparsity penalty (0 = off)")
     t.add_argument("--sparsity-rho", type=float, default=0.05)
+    t.add_argument("--ssim-weight", type=float, default=0.0,
+                   help="add W·(1 − SSIM) to the reconstruction loss, which keeps texture that L1 alone smooths "
+                        "(default 0: off)")
     t.add_argument("--patch", type=_positive(int), default=96)
     t.add_argument("--batch", type=_positive(int), default=16)
     t.add_argument("--steps", type=_positive(int), default=10000)

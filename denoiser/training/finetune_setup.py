@@ -227,7 +227,9 @@ def prepare(cfg: FinetuneConfig) -> Setup:
 def train_config_for(s: Setup, steps: int) -> TrainConfig:
     cfg, info = s.cfg, s.base.info
     base_cfg = info.training.get("config", {}) if isinstance(info.training.get("config"), dict) else {}
-    loss = LossConfig(reconstruction=base_cfg.get("loss", {}).get("reconstruction", "l1"))
+    base_loss = base_cfg.get("loss", {}) if isinstance(base_cfg.get("loss"), dict) else {}
+    loss = LossConfig(reconstruction=base_loss.get("reconstruction", "l1"),
+                      ssim_weight=float(base_loss.get("ssim_weight", 0.0)))
     lr = float(cfg.setting("lr"))
     val_every = max(1, math.ceil(steps / 10))
     stored = s.resume_state.get("config", {}) if s.resume_state else {}

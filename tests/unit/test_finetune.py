@@ -307,3 +307,19 @@ def test_noisy_finetune_anneals_over_its_time_budget(models_dir: Path, noisy_pho
                          batch=2, val_fraction=0.25)
     drain_events(finetune(cfg))
     assert seen and all(minutes == 5.0 and elapsed is not None and elapsed >= 0 for minutes, elapsed in seen)
+
+
+def test_a_finetune_keeps_the_loss_its_base_was_trained_with(models_dir: Path, photos: Path) -> None:
+    from denoiser.archs import build_arch
+    from denoiser.checkpoint import save_checkpoint
+    from denoiser.training.finetune_setup import prepare, train_config_for
+
+    net = build_arch("unet", in_channels=3, channels=[8, 16], blocks=1, bottleneck_blocks=1)
+    save_checkpoint(models_dir / "ssim-base.pt", net, noise={"name": "gaussian"},
+                    training={"config": {"loss": {"reconstruction": "l2", "ssim_weight": 0.2}}},
+                    metrics={"val_psnr": 0.0}, description="trained with an SSIM term")
+    cfg = FinetuneConfig([str(photos)], base="ssim-base", out="mine", steps=2, patch=32, batch=2, val_fraction=0.25)
+    loss = train_config_for(prepare(cfg), 2).loss
+    assert (loss.reconstruction, loss.ssim_weight) == ("l2", 0.2)
+    plain = train_config_for(prepare(replace(cfg, base="gaussian-color")), 2).loss  # stored no loss: plain L1
+    assert (plain.reconstruction, plain.ssim_weight) == ("l1", 0.0)

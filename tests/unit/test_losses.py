@@ -11,6 +11,8 @@ from denoiser.losses import (
     l1_loss,
     l2_loss,
     reconstruction_loss,
+    ssim_loss,
+    ssim_map,
 )
 
 
@@ -68,3 +70,55 @@ def test_training_loss_is_the_sum_of_the_terms_its_config_switches_on():
     torch.testing.assert_close(
         training_loss(LossConfig("l2", robustness_lambda=2.0), unet, noisy, clean, sigma),
         torch.mean((out.image - clean) ** 2) + encoder_robustness_loss(out.code, unet.encode_decode(clean, sigma).code, 2.0))
+
+
+def test_ssim_term_matches_the_metric_and_trains_towards_structure():
+    import numpy as np
+
+    from denoiser.metrics import ssim
+
+    rng = np.random.default_rng(0)
+    clean = rng.random((24, 30, 3))
+    noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1)
+    as_tensor = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].float()  # noqa: E731
+    # the loss is the benchmark's SSIM (same window and constants), differentiable
+    assert 1 - ssim_loss(as_tensor(noisy), as_tensor(clean)).item() == pytest.approx(ssim(clean, noisy, 1.0), abs=1e-5)
+    assert ssim_loss(as_tensor(clean), as_tensor(clean)).item() == pytest.approx(0, abs=1e-6)
+    assert ssim_map(torch.rand(1, 3, 3, 3), torch.rand(1, 3, 3, 3)).shape == (1, 3, 1, 1)  # smaller than the window
+    # a blurred image keeps the L1 error of a noisy one but loses far more SSIM: the term penalises lost texture
+    blurred = torch.nn.functional.avg_pool2d(as_tensor(clean), 3, stride=1, padding=1, count_include_pad=False)
+    assert ssim_loss(blurred, as_tensor(clean)) > ssim_loss(as_tensor(noisy), as_tensor(clean))
+    pred = as_tensor(noisy).requires_grad_(True)
+    ssim_loss(pred, as_tensor(clean)).backward()
+    assert pred.grad is not None and torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+
+
+def test_training_loss_adds_the_weighted_ssim_term_and_refuses_a_negative_weight():
+    from denoiser.archs import build_arch
+    from denoiser.errors import DenoiserError
+    from denoiser.losses import LossConfig, training_loss
+
+    torch.manual_seed(0)
+    net = build_arch("unet", in_channels=3, channels=[8, 16])
+    clean = torch.rand(2, 3, 16, 16)
+    noisy = clean + 0.1 * torch.randn_like(clean)
+    sigma = torch.full((2,), 0.1)
+    out = net.encode_decode(noisy, sigma).image
+    torch.testing.assert_close(training_loss(LossConfig("l1", ssim_weight=0.5), net, noisy, clean, sigma),
+                               torch.mean(torch.abs(out - clean)) + 0.5 * ssim_loss(out, clean))
+    assert LossConfig.from_dict({"reconstruction": "l1", "ssim_weight": 0.2}).ssim_weight == 0.2
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(DenoiserError, match="ssim_weight"):
+            LossConfig(ssim_weight=bad)
+
+
+def test_cli_ssim_weight_reaches_the_config_and_a_recipe_round_trip(tmp_path):
+    from denoiser.cli import build_parser
+    from denoiser.cli.train import _train_config
+    from denoiser.training import TrainConfig
+
+    argv = ["train", "--data", "d", "--out", str(tmp_path / "m.pt"), "--ssim-weight", "0.1"]
+    cfg = _train_config(build_parser().parse_args(argv))
+    assert cfg.loss.ssim_weight == 0.1 and cfg.loss.reconstruction == "l1"
+    assert TrainConfig.from_dict(cfg.to_dict()).loss.ssim_weight == 0.1  # as a checkpoint stores it
+    assert _train_config(build_parser().parse_args(argv[:-2])).loss.ssim_weight == 0.0
