@@ -47,6 +47,7 @@ class BatchOptions:
     output: Path
     model: str = "default"
     raw_model: str = "raw"  # the 4-plane model that denoises camera RAW files in the raw domain
+    raw_pipeline: str = "auto"  # a camera RAW: mosaic (raw_model, then develop) | develop (develop, then model)
     sigma: float | None = None  # None = estimate per image
     strength: float = 1.0
     luma_strength: float = 1.0  # share of the luminance change kept (grain), see denoiser.blend
@@ -63,7 +64,8 @@ class BatchOptions:
     clip_to_input: bool = True  # a float image's result stays within the input's range (at least 0–1)
     recursive: bool = False
     suffix: str = ""
-    format: str = "same"  # same|png|tiff|jpeg|webp|bmp|dng (same: a camera RAW becomes a DNG)
+    format: str = "same"  # same|png|tiff|jpeg|webp|bmp|dng (same: a camera RAW becomes a DNG, or with
+    # raw_pipeline develop a 16-bit TIFF)
     bit_depth: int | None = None  # None = keep the input's where the format allows
     quality: int = 95
     overwrite: bool = False
@@ -103,11 +105,38 @@ class BatchSummary:
         return "\n".join(lines)
 
 
-def _out_name(src: Path, fmt: str, suffix: str) -> str:
+RAW_PIPELINES = ("auto", "mosaic", "develop")
+
+
+def raw_pipeline_for(pipeline: str, fmt: str) -> str:
+    """How a camera RAW written as `fmt` (a resolved format: dng, tiff, png, …) is denoised: 'mosaic' (the
+    raw model on the Bayer mosaic, then LibRaw's develop: the only way to a DNG) or 'develop' (LibRaw's
+    develop, then the image model, as for any photo). Auto picks the mosaic for a DNG and the develop for
+    everything else, where `photo` on the develop measures 1.5–2.2 dB above the raw model (README,
+    camera-RAW table)."""
+    if pipeline not in RAW_PIPELINES:
+        raise ValueError(f"unknown RAW pipeline '{pipeline}' (one of {', '.join(RAW_PIPELINES)})")
+    if pipeline == "develop" and fmt == "dng":
+        raise DenoiserError("a DNG holds the denoised sensor mosaic: the develop pipeline writes developed "
+                            "formats (--format tiff), or use --raw-pipeline mosaic for a DNG")
+    if pipeline == "auto":
+        return "mosaic" if fmt == "dng" else "develop"
+    return pipeline
+
+
+def _raw_output_format(dst: Path, fmt: str) -> str:
+    """A camera RAW's output format: with 'same' the output's name decides (photo.nef → photo.dng, or
+    `-o photo.tif` for a develop)."""
+    if fmt == "same":
+        return "dng" if dst.suffix.lower() == ".dng" else output_format_for(dst)
+    return fmt
+
+
+def _out_name(src: Path, fmt: str, suffix: str, raw_pipeline: str = "auto") -> str:
     if fmt == "same":
         ext = src.suffix if src.suffix.lower() not in (".jpeg",) else ".jpg"
-        if src.suffix.lower() in RAW_EXTENSIONS:  # a camera RAW comes back as a DNG raw editors open
-            ext = ".dng"
+        if src.suffix.lower() in RAW_EXTENSIONS:  # a camera RAW comes back as a DNG raw editors open,
+            ext = ".tif" if raw_pipeline == "develop" else ".dng"  # or as its 16-bit develop
     else:
         ext = FORMAT_EXTENSIONS[fmt]
     return f"{src.stem}{suffix}{ext}"
@@ -124,6 +153,7 @@ def check_options(opts: BatchOptions) -> None:
     check_write_options(None if same else opts.format, None if same else opts.bit_depth, opts.quality)
     if opts.format == "dng" and opts.bit_depth not in (None, 16):
         raise ValueError("a DNG keeps the camera's raw values: leave the bit depth unset")
+    raw_pipeline_for(opts.raw_pipeline, "dng" if opts.format == "dng" else "tiff")  # before any file is read
     read_info(resolve_model(opts.model, 3))
 
 
@@ -171,11 +201,11 @@ def plan_batch(inputs: Sequence[str | Path], opts: BatchOptions) -> list[tuple[P
                 if out_within and _inside(f.resolve(), out_abs):
                     continue
                 rel = f.relative_to(p).parent
-                plan.append((f, out / rel / _out_name(f, opts.format, opts.suffix), ""))
+                plan.append((f, out / rel / _out_name(f, opts.format, opts.suffix, opts.raw_pipeline), ""))
         elif single_file:
             plan.append((p, out, ""))
         else:
-            plan.append((p, out / _out_name(p, opts.format, opts.suffix), ""))
+            plan.append((p, out / _out_name(p, opts.format, opts.suffix, opts.raw_pipeline), ""))
     return _mark_clashes(_without_earlier_outputs(plan, opts.suffix))
 
 
@@ -249,12 +279,13 @@ def denoise_file(src: Path, dst: Path | None, problem: str, opts: BatchOptions, 
             result.status, result.reason = "skipped", "output exists (use overwrite to replace it)"
         else:
             try:
-                if src.suffix.lower() in RAW_EXTENSIONS:
+                raw_in = src.suffix.lower() in RAW_EXTENSIONS
+                if raw_in and raw_pipeline_for(opts.raw_pipeline, _raw_output_format(dst, opts.format)) == "mosaic":
                     result.sigma = yield from denoise_raw_file(src, dst, opts, index, models)
                     result.status, result.reason = "done", ""
                     result.seconds = time.perf_counter() - start
                     return result
-                if opts.format == "dng":
+                if opts.format == "dng" and not raw_in:
                     raise DenoiserError("DNG output is for camera RAW inputs (a DNG holds a sensor mosaic); "
                                         "choose another --format for this file")
                 out_fmt = opts.format if opts.format != "same" else output_format_for(dst)
@@ -291,13 +322,11 @@ def _loaded(name: str, models: dict[Path, LoadedModel], channels: int) -> Loaded
 
 def denoise_raw_file(src: Path, dst: Path, opts: BatchOptions, index: int,
                      models: dict[Path, LoadedModel]) -> ProgressGen[float]:
-    """A camera RAW denoised in the raw domain by the raw model, written as a DNG (format same or dng) or
-    developed to the chosen format (16 bits where it holds them), finished there as `opts` say; returns
+    """A camera RAW denoised in the raw domain by the raw model (the 'mosaic' pipeline), written as a DNG
+    (format same or dng) or developed to the chosen format (16 bits where it holds them), finished there as `opts` say; returns
     the noise σ at mid-grey that the mosaic's estimate read."""
     blend = blend_of(opts, index)
-    fmt = opts.format
-    if fmt == "same":  # the output's name decides: photo.nef → photo.dng, or `-o photo.tif` for a develop
-        fmt = "dng" if dst.suffix.lower() == ".dng" else output_format_for(dst)
+    fmt = _raw_output_format(dst, opts.format)
     if fmt == "dng" and dst.suffix.lower() != ".dng":
         raise DenoiserError(f"a DNG must be named .dng, not '{dst.name}'")
     if fmt == "dng" and (blend.luma != 1.0 or blend.chroma != 1.0 or blend.detail > 0 or blend.grain > 0):

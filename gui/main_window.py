@@ -436,7 +436,7 @@ class MainWindow(QMainWindow):
         work = partial(jobs.denoise_work, source, info.path, info.source, panel.sigma(), panel.tile(), panel.device(),
                        panel.ensemble())
         raw_model = self.raw_model()
-        if doc.is_camera_raw and raw_model is not None:  # the mosaic itself, in the raw domain
+        if doc.is_camera_raw and raw_model is not None and panel.raw_on_mosaic():  # the mosaic, in the raw domain
             work = partial(jobs.raw_denoise_work, doc.image.path, raw_model.path, raw_model.source, panel.sigma(),
                            panel.device(), work)
         self._run("Denoising", work, lambda res: self._denoised(doc, source, res), "Denoising failed")

@@ -99,8 +99,8 @@ def main() -> None:
 
 
 def camera_raw(win, pump: Callable, idle: Callable, shot: Callable, tmp: Path) -> None:
-    """The sample photo unprocessed to a noisy Bayer mosaic and saved as a DNG, opened, denoised by the raw
-    model on the mosaic, in the split view."""
+    """The sample photo unprocessed to a noisy Bayer mosaic and saved as a DNG, opened, its develop denoised
+    by `photo` (the app's default for a RAW; the mosaic choice shown under the model), in the split view."""
     import numpy as np
 
     from denoiser.imageio import HAVE_RAW, load_image
@@ -113,8 +113,10 @@ def camera_raw(win, pump: Callable, idle: Callable, shot: Callable, tmp: Path) -
     path = write_dng(mosaic_from_image(np.clip(rgb, 0, 1), shot=0.006, read=3e-4, seed=1), tmp / "sample_ISO6400.dng")
     win.open_path(path)
     pump(lambda: win.doc is not None and win.doc.image.path == path and idle())
+    combo = win.denoise_panel.model_combo
+    combo.setCurrentIndex(combo.findData("photo"))  # the default model, for real photos
     win.denoise()
-    pump(lambda: win.doc.raw_mosaic is not None and idle())
+    pump(lambda: win.doc.raw_result is not None and idle())
     pump(idle, 60)
     win.compare.set_mode("split")
     win.compare.split.set_divider(0.5)

@@ -90,3 +90,38 @@ def test_finishing_that_needs_a_develop_is_refused_for_a_dng_and_a_photo_model_i
     assert code != 0 and "is not a raw model" in text.out + text.err
     assert main(["denoise", str(src), "-o", str(raw_folder / "c.dng"), "--strength", "0", "--device", "cpu"]) == 0
     assert np.array_equal(read_raw(raw_folder / "c.dng").cfa, read_raw(src).cfa)  # strength 0: the input's mosaic
+
+
+def test_a_developed_output_denoises_the_develop_with_photo_and_a_dng_the_mosaic(raw_folder, capsys):
+    from denoiser.batch import BatchOptions, denoise_file
+    from denoiser.progress import drain
+
+    src = raw_folder / "in" / "noisy.dng"
+    reference = _developed(raw_folder / "clean.dng")
+    noisy_psnr = psnr(reference, _developed(src), 1.0)
+    import tifffile
+
+    scores = {}
+    for pipeline in ("auto", "develop", "mosaic"):
+        out = raw_folder / f"{pipeline}.tif"
+        assert main(["denoise", str(src), "-o", str(out), "--raw-pipeline", pipeline, "--device", "cpu",
+                     "--precision", "fp32"]) == 0
+        scores[pipeline] = tifffile.imread(out)
+    assert np.array_equal(scores["auto"], scores["develop"])  # auto: a developed output takes the develop
+    assert not np.array_equal(scores["develop"], scores["mosaic"])
+    quality = {k: psnr(reference, v / 65535.0, 1.0) for k, v in scores.items()}
+    assert quality["mosaic"] > noisy_psnr + 3.0 and quality["develop"] > quality["mosaic"], (noisy_psnr, quality)
+    # the develop pipeline is the photo path: the same pixels as denoising the RAW's develop as an image
+    result = drain(denoise_file(src, raw_folder / "engine.tif", "", BatchOptions(
+        output=raw_folder, format="tiff", raw_pipeline="develop", device="cpu", precision="fp32"), 0, {}))
+    assert result.status == "done" and np.array_equal(tifffile.imread(raw_folder / "engine.tif"), scores["develop"])
+    # --raw-pipeline develop alone writes the develop as a 16-bit TIFF; asked for a DNG it is refused up front
+    assert main(["denoise", str(src), "-o", str(raw_folder / "same") + "/", "--raw-pipeline", "develop",
+                 "--device", "cpu"]) == 0
+    assert tifffile.imread(raw_folder / "same" / "noisy.tif").dtype == np.uint16
+    capsys.readouterr()
+    code = main(["denoise", str(src), "-o", str(raw_folder / "no") + "/", "--raw-pipeline", "develop",
+                 "--format", "dng", "--device", "cpu"])
+    text = capsys.readouterr()
+    assert code != 0 and "use --raw-pipeline mosaic for a DNG" in text.out + text.err
+    assert not (raw_folder / "no").exists() or not any((raw_folder / "no").iterdir())

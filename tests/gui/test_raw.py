@@ -1,5 +1,6 @@
-"""A camera RAW in the app: it opens as its develop, Denoise works on the Bayer mosaic with the raw model,
-and Save offers DNG (the denoised mosaic, for a raw editor) besides the develop's formats."""
+"""A camera RAW in the app: it opens as its develop; Denoise runs the chosen model on that develop, or, with
+"denoise the sensor mosaic" ticked, the raw model on the Bayer mosaic, and then Save offers DNG (the denoised
+mosaic, for a raw editor) besides the develop's formats."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import numpy as np
 import pytest
 import torch
 from guihelpers import open_image, pattern, wait_idle
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from denoiser.archs import build_arch
 from denoiser.checkpoint import save_checkpoint
+from denoiser.imageio import load_image
 from gui import files
+from gui.dialogs.save_options import SaveOptions, SaveOptionsDialog
 
 raw = pytest.importorskip("denoiser.raw")
 pytest.importorskip("rawpy")
@@ -43,8 +47,12 @@ def test_a_raw_opens_as_its_develop_and_the_raw_model_is_not_offered_for_images(
     names = [m.name for m in raw_window.denoise_panel.models]
     assert "raw" not in names and raw_window.raw_model().name == "raw"
     panel = raw_window.denoise_panel
-    assert not panel.raw_label.isHidden() and "'raw'" in panel.raw_label.text()
-    assert not panel.model_combo.isEnabled()  # the image model does not apply to a mosaic
+    assert not panel.raw_box.isHidden() and "'raw'" in panel.raw_mosaic.text()
+    assert not panel.raw_mosaic.isChecked() and panel.model_combo.isEnabled()  # by default the develop, by the model
+    panel.raw_mosaic.click()
+    assert panel.raw_on_mosaic() and not panel.model_combo.isEnabled()  # the image model does not apply to a mosaic
+    panel.raw_mosaic.click()
+    assert not panel.raw_on_mosaic() and panel.model_combo.isEnabled()
 
 
 def test_an_ordinary_image_after_a_raw_gets_the_model_choice_back(qtbot, raw_window, tmp_path: Path) -> None:
@@ -54,10 +62,35 @@ def test_an_ordinary_image_after_a_raw_gets_the_model_choice_back(qtbot, raw_win
     Image.fromarray((pattern(64, 64) * 255).astype(np.uint8)).save(png)
     open_image(qtbot, raw_window, png)
     panel = raw_window.denoise_panel
-    assert panel.raw_label.isHidden() and panel.model_combo.isEnabled()
+    assert panel.raw_box.isHidden() and not panel.raw_on_mosaic() and panel.model_combo.isEnabled()
+
+
+def test_by_default_the_develop_is_denoised_by_the_chosen_model_and_saved_as_a_develop(
+        qtbot, raw_window, tmp_path: Path, monkeypatch) -> None:
+    from denoiser.checkpoint import load_model
+    from denoiser.inference import denoise
+
+    panel = raw_window.denoise_panel
+    assert panel.model_name() == "photo"
+    qtbot.mouseClick(panel.denoise_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, raw_window)
+    doc = raw_window.doc
+    assert doc.raw_mosaic is None and "raw mosaic" not in panel.info_label.text()
+    expected = denoise(doc.image.data, load_model(panel.selected_model().path), precision="fp32").image
+    np.testing.assert_allclose(doc.result(), expected, atol=2e-2)  # photo on the develop (app precision: auto)
+    offered = []
+    target = tmp_path / "shot_denoised.tif"
+    monkeypatch.setattr(files, "ask_save_path", lambda *a: offered.append(a[4]) or target)
+    monkeypatch.setattr(SaveOptionsDialog, "ask", lambda fmt, depth, q, parent=None: SaveOptions(depth, q))
+    raw_window.acts.save_result.trigger()
+    wait_idle(qtbot, raw_window)
+    assert offered == [False]  # no DNG offered: there is no denoised mosaic
+    saved = load_image(target)
+    assert saved.bit_depth == 16 and np.abs(saved.data - doc.result()).max() <= 1 / 65535 + 1e-6
 
 
 def test_denoise_runs_on_the_mosaic_and_save_writes_a_dng(qtbot, raw_window, tmp_path: Path, monkeypatch) -> None:
+    raw_window.denoise_panel.raw_mosaic.click()
     raw_window.denoise()
     wait_idle(qtbot, raw_window)
     doc = raw_window.doc
