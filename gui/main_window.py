@@ -460,6 +460,8 @@ class MainWindow(QMainWindow):
         removed = removed_noise(source, res.image)
         text = (f"Denoised in {res.seconds:.2f} s on {res.device} · {res.tiles} tiles{passes} · σ {res.sigma:.1f} ({how})"
                 f" · noise removed {removed:.1f} levels rms")
+        if doc.is_camera_raw and self.raw_model() is not None:
+            text += " · the RAW's develop: tick 'Denoise the mosaic' to save a DNG"
         self._result_changed(text)
 
     def preview_region(self) -> None:

@@ -88,17 +88,7 @@ class DenoisePanel(QGroupBox):
             "`photo` on the develop scores 1.5–2.2 dB above the raw model). On: the raw model denoises the "
             "Bayer mosaic itself, and Save also offers a DNG for your raw editor")
         self.raw_mosaic.toggled.connect(self._update_raw_choice)
-        raw_hint = QLabel("Camera RAW: unticked, the model above denoises its develop (cleaner); "
-                          "ticked, Save also offers a DNG.")
-        raw_hint.setWordWrap(True)
-        raw_hint.setObjectName("rawHint")
-        self.raw_box = QWidget()
-        raw_layout = QVBoxLayout(self.raw_box)
-        raw_layout.setContentsMargins(0, 0, 0, 0)
-        raw_layout.setSpacing(2)
-        raw_layout.addWidget(self.raw_mosaic)
-        raw_layout.addWidget(raw_hint)
-        self.raw_box.setVisible(False)
+        self.raw_mosaic.setVisible(False)
         self.sigma_label = QLabel()
         self.sigma_label.setMinimumWidth(120)
         self.sigma_label.setWordWrap(True)
@@ -159,7 +149,7 @@ class DenoisePanel(QGroupBox):
 
         form = QFormLayout()
         form.addRow("Model", self.model_combo)
-        form.addRow("", self.raw_box)
+        form.addRow("", self.raw_mosaic)
         form.addRow("Noise level", sigma_row)
         form.addRow("", self.sigma_label)
         form.addRow("Strength", strength_row)
@@ -223,14 +213,14 @@ class DenoisePanel(QGroupBox):
     def set_raw_model(self, name: str | None) -> None:
         """Offer a camera RAW's choice: its develop denoised by the chosen model (the default), or the sensor
         mosaic by raw model `name` (needed for a DNG); None: the image is not a camera RAW, or no raw model."""
-        self.raw_box.setVisible(name is not None)
+        self.raw_mosaic.setVisible(name is not None)
         if name is not None:
             self.raw_mosaic.setText(f"Denoise the mosaic ('{name}')")
         self._update_raw_choice()
 
     def raw_on_mosaic(self) -> bool:
         """Whether a camera RAW is denoised on its mosaic by the raw model (else its develop by the model)."""
-        return not self.raw_box.isHidden() and self.raw_mosaic.isChecked()
+        return not self.raw_mosaic.isHidden() and self.raw_mosaic.isChecked()
 
     def _update_raw_choice(self) -> None:
         self.model_combo.setEnabled(not self.raw_on_mosaic())  # the image model does not apply to a mosaic

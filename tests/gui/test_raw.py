@@ -47,7 +47,7 @@ def test_a_raw_opens_as_its_develop_and_the_raw_model_is_not_offered_for_images(
     names = [m.name for m in raw_window.denoise_panel.models]
     assert "raw" not in names and raw_window.raw_model().name == "raw"
     panel = raw_window.denoise_panel
-    assert not panel.raw_box.isHidden() and "'raw'" in panel.raw_mosaic.text()
+    assert not panel.raw_mosaic.isHidden() and "'raw'" in panel.raw_mosaic.text()
     assert not panel.raw_mosaic.isChecked() and panel.model_combo.isEnabled()  # by default the develop, by the model
     panel.raw_mosaic.click()
     assert panel.raw_on_mosaic() and not panel.model_combo.isEnabled()  # the image model does not apply to a mosaic
@@ -62,7 +62,7 @@ def test_an_ordinary_image_after_a_raw_gets_the_model_choice_back(qtbot, raw_win
     Image.fromarray((pattern(64, 64) * 255).astype(np.uint8)).save(png)
     open_image(qtbot, raw_window, png)
     panel = raw_window.denoise_panel
-    assert panel.raw_box.isHidden() and not panel.raw_on_mosaic() and panel.model_combo.isEnabled()
+    assert panel.raw_mosaic.isHidden() and not panel.raw_on_mosaic() and panel.model_combo.isEnabled()
 
 
 def test_by_default_the_develop_is_denoised_by_the_chosen_model_and_saved_as_a_develop(
@@ -76,6 +76,7 @@ def test_by_default_the_develop_is_denoised_by_the_chosen_model_and_saved_as_a_d
     wait_idle(qtbot, raw_window)
     doc = raw_window.doc
     assert doc.raw_mosaic is None and "raw mosaic" not in panel.info_label.text()
+    assert "tick 'Denoise the mosaic' to save a DNG" in panel.info_label.text()  # the way to a DNG is told
     expected = denoise(doc.image.data, load_model(panel.selected_model().path), precision="fp32").image
     np.testing.assert_allclose(doc.result(), expected, atol=2e-2)  # photo on the develop (app precision: auto)
     offered = []
