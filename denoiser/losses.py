@@ -58,8 +58,13 @@ def _gaussian_window(sigma: float = 1.5, radius: int = 5) -> torch.Tensor:
 def ssim_map(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """Per-pixel SSIM of (N, C, H, W) images, each channel on its own, over the valid part of an 11×11
     Gaussian window (σ 1.5; constants K1 0.01, K2 0.03): differentiable, so it can train a network.
-    Images smaller than the window are measured over a window as large as they are."""
-    pred, target = pred.float(), target.float()
+    Images smaller than the window are measured over a window as large as they are. Computed in float32
+    even under autocast: the local variances E[x²] − E[x]² cancel, and in bf16 they are mostly rounding."""
+    with torch.autocast(pred.device.type, enabled=False):
+        return _ssim_map_fp32(pred.float(), target.float(), data_range)
+
+
+def _ssim_map_fp32(pred: torch.Tensor, target: torch.Tensor, data_range: float) -> torch.Tensor:
     c = pred.shape[1]
     radius = max(0, min(5, (min(pred.shape[-2:]) - 1) // 2))
     g = _gaussian_window(1.5, radius).to(pred.device)

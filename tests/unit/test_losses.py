@@ -91,6 +91,16 @@ def test_ssim_term_matches_the_metric_and_trains_towards_structure():
     pred = as_tensor(noisy).requires_grad_(True)
     ssim_loss(pred, as_tensor(clean)).backward()
     assert pred.grad is not None and torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+    # training runs under bf16 autocast on the CPU (and fp16 on CUDA): the term must stay float32 there,
+    # or the local variances are mostly rounding (in bf16 this loss was 6 % off and its gradients noise)
+    fp32_grad = pred.grad.clone()
+    pred.grad = None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = ssim_loss(pred, as_tensor(clean))
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(1 - ssim(clean, noisy, 1.0), abs=1e-5)
+    loss.backward()
+    torch.testing.assert_close(pred.grad, fp32_grad)
 
 
 def test_training_loss_adds_the_weighted_ssim_term_and_refuses_a_negative_weight():
