@@ -33,8 +33,7 @@
 # (the run's validation photos left out; needs rawpy) join PolyU40 as a second real folder, not matched
 # (they agree in light already): a second demosaic (AHD) beside the pipeline's bilinear one; CPU stage 11:
 # photo on LibRaw develops +2.7 dB at camera level 0.5 and +5.4 dB at 1, PolyU40 +0.09 dB; 0 = none. With
-# them each folder is half of PHOTO_REAL_SHARE (0.5). No SSIM term (`denoiser train --ssim-weight`): at 0.1 on the
-# CPU from stage 11 it lowered the held-out PolyU40 scenes to 36.40 dB / SSIM 0.937 by step 1,750 (37.99 / 0.955).
+# them each folder is half of PHOTO_REAL_SHARE (0.5).
 set -u
 DATA=$1
 OUT=$2
