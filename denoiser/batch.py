@@ -323,8 +323,8 @@ def _loaded(name: str, models: dict[Path, LoadedModel], channels: int) -> Loaded
 def denoise_raw_file(src: Path, dst: Path, opts: BatchOptions, index: int,
                      models: dict[Path, LoadedModel]) -> ProgressGen[float]:
     """A camera RAW denoised in the raw domain by the raw model (the 'mosaic' pipeline), written as a DNG
-    (format same or dng) or developed to the chosen format (16 bits where it holds them), finished there as `opts` say; returns
-    the noise σ at mid-grey that the mosaic's estimate read."""
+    (format same or dng) or developed to the chosen format (16 bits where it holds them), finished there as
+    `opts` say; returns the noise σ at mid-grey that the mosaic's estimate read."""
     blend = blend_of(opts, index)
     fmt = _raw_output_format(dst, opts.format)
     if fmt == "dng" and dst.suffix.lower() != ".dng":
