@@ -1,7 +1,6 @@
-"""`python -m denoiser` runs the command line."""
-
-import sys
+"""`python -m denoiser` runs the command line (and is what `torchrun ... -m denoiser` starts on each rank)."""
 
 from denoiser.cli import main
+from denoiser.distributed import exit_process
 
-sys.exit(main())
+exit_process(main())

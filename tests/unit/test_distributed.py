@@ -44,3 +44,32 @@ def test_a_finished_rank_waits_for_the_others_before_leaving_and_a_failed_one_le
     calls.clear()
     distributed.stop(Ranks(), together=True)  # one process: there is no group to leave
     assert calls == []
+
+
+def test_a_torchrun_rank_flushes_and_skips_the_teardown_and_one_process_exits_normally(monkeypatch) -> None:
+    exits: list[int] = []
+
+    class Gone(Exception):
+        pass
+
+    def hard_exit(code: int) -> None:
+        exits.append(code)
+        raise Gone  # os._exit never returns
+
+    monkeypatch.setattr(distributed.os, "_exit", hard_exit)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    flushed: list[str] = []
+    for name in ("stdout", "stderr"):
+        monkeypatch.setattr(distributed.sys, name, type(name, (), {"flush": lambda self, n=name: flushed.append(n)})())
+    with pytest.raises(Gone):
+        distributed.exit_process(3)
+    monkeypatch.undo()
+    assert exits == [3] and flushed == ["stdout", "stderr"]  # os._exit drops what is still buffered
+    monkeypatch.setattr(distributed.os, "_exit", hard_exit)
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    with pytest.raises(SystemExit) as one:
+        distributed.exit_process(2)
+    assert one.value.code == 2 and exits == [3]
+    monkeypatch.setenv("WORLD_SIZE", "two")  # a broken environment: exit normally rather than fail again
+    with pytest.raises(SystemExit):
+        distributed.exit_process(1)
