@@ -122,22 +122,29 @@ POLYU_CROP, POLYU_CROPS = 512, 2  # crops per held-out scene, along its diagonal
 RealCase = list[tuple[str, np.ndarray, np.ndarray]]  # (name, clean, noisy): 8-bit RGB arrays as float64
 
 
-def real_cases(limit: int | None) -> dict[str, RealCase]:
-    """The real-noise sets: the held-out PolyU40 scenes (crops; whole scenes are never trained on) and test/real."""
+def polyu_heldout(limit: int | None) -> RealCase:
+    """Crops of the held-out PolyU40 scenes (whole scenes are never trained on); empty without the folder."""
     from denoiser.data import diagonal_crops, find_pairs, split_pairs
 
+    if not POLYU.is_dir():
+        return []
+    _train, val = split_pairs(find_pairs([POLYU]))
+    crops: RealCase = []
+    for noisy_path, clean_path in val:
+        noisy = np.asarray(PILImage.open(noisy_path).convert("RGB"), dtype=np.float64)
+        clean = np.asarray(PILImage.open(clean_path).convert("RGB"), dtype=np.float64)
+        h, w = min(noisy.shape[0], clean.shape[0]), min(noisy.shape[1], clean.shape[1])
+        for y, x in diagonal_crops(h, w, POLYU_CROP, POLYU_CROPS):
+            crops.append((f"{noisy_path.stem}@{y},{x}", clean[y : y + POLYU_CROP, x : x + POLYU_CROP],
+                          noisy[y : y + POLYU_CROP, x : x + POLYU_CROP]))
+    return crops[:limit]
+
+
+def real_cases(limit: int | None) -> dict[str, RealCase]:
+    """The real-noise sets: the held-out PolyU40 scenes (crops) and test/real."""
     cases: dict[str, RealCase] = {}
     if POLYU.is_dir():
-        _train, val = split_pairs(find_pairs([POLYU]))
-        crops: RealCase = []
-        for noisy_path, clean_path in val:
-            noisy = np.asarray(PILImage.open(noisy_path).convert("RGB"), dtype=np.float64)
-            clean = np.asarray(PILImage.open(clean_path).convert("RGB"), dtype=np.float64)
-            h, w = min(noisy.shape[0], clean.shape[0]), min(noisy.shape[1], clean.shape[1])
-            for y, x in diagonal_crops(h, w, POLYU_CROP, POLYU_CROPS):
-                crops.append((f"{noisy_path.stem}@{y},{x}", clean[y : y + POLYU_CROP, x : x + POLYU_CROP],
-                              noisy[y : y + POLYU_CROP, x : x + POLYU_CROP]))
-        cases["PolyU40_heldout"] = crops[:limit]
+        cases["PolyU40_heldout"] = polyu_heldout(limit)
     for folder in sorted((DATA / "test" / "real").glob("*")):
         if not (folder / "noisy").is_dir():
             continue

@@ -146,3 +146,42 @@ def test_develop_pairs_makes_libraw_pairs_and_keeps_the_runs_validation_images_o
     res = subprocess.run([*script, "--out", str(tmp_path / "bad"), "--demosaic", "AHD,NOPE"], capture_output=True,
                          text=True, timeout=60)
     assert res.returncode == 2 and "NOPE" in res.stderr and not (tmp_path / "bad").exists()
+
+
+def test_photo_candidates_reports_the_training_side_figures_and_names_missing_develops(tmp_path: Path) -> None:
+    from PIL import Image as PILImage
+
+    from denoiser.data import find_images, split_train_val
+    from tests.helpers import make_tiny_model
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for f in sorted(shared_data("train", "color").glob("*.jpg"))[:20]:
+        PILImage.open(f).convert("RGB").crop((0, 0, 64, 64)).save(photos / f"{f.stem}.png")
+    _train, val = split_train_val(find_images([photos]), 0.05, 16)
+    develops = tmp_path / "dev"
+    rng = np.random.default_rng(0)
+    for part in ("noisy", "clean"):
+        (develops / part).mkdir(parents=True)
+    for f in val:
+        clean = np.asarray(PILImage.open(f), dtype=np.float64)
+        for level in ("0.5", "1"):
+            PILImage.fromarray(clean.astype(np.uint8)).save(develops / "clean" / f"{f.stem}_{level}.png")
+            noisy = np.clip(clean + rng.normal(0, 10 * float(level), clean.shape), 0, 255).astype(np.uint8)
+            PILImage.fromarray(noisy).save(develops / "noisy" / f"{f.stem}_{level}.png")
+    model = make_tiny_model(tmp_path / "tiny.pt")
+    script = [sys.executable, str(REPO / "bench" / "photo_candidates.py"), str(model), "--photos", str(photos),
+              "--limit", "1"]
+    res = subprocess.run([*script, "--develops", str(develops)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert res.returncode == 0, res.stderr
+    header, _rule, row = res.stdout.strip().splitlines()
+    assert "PolyU40 PSNR" in header and "develop 1" in header and "JPEG q20" in header and "fidelity ×1.5 PSNR" in header
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == str(model) and len(cells) == len(header.strip("|").split("|"))
+    values = dict(zip([c.strip() for c in header.strip("|").split("|")], cells, strict=True))
+    assert 20 < float(values["PolyU40 PSNR"]) < 60 and 0 < float(values["PolyU40 SSIM"]) <= 1
+    assert float(values["develop 0.5"]) > float(values["develop 1"])  # the tiny model leaves the noise: level 1 is worse
+    assert float(values["fidelity ×1 PSNR"]) > 40  # a near-identity changes a clean photo little
+    res = subprocess.run([*script, "--develops", str(tmp_path / "none")], capture_output=True, text=True, timeout=300,
+                         cwd=REPO)
+    assert res.returncode == 1 and "no develops at level 0.5" in res.stderr and "develop_pairs.py" in res.stderr

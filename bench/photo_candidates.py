@@ -1,0 +1,127 @@
+"""Training-side figures for `photo` candidates, the ones its adoption rules are written on (never the test sets).
+
+For each checkpoint, run blind as the app runs it (fp32): the held-out PolyU40 scenes (PSNR / SSIM, the crops
+`bench/quality.py` cuts), LibRaw develops of the seed-16 validation photos of train/color at camera levels 0.5
+and 1 (PSNR against the clean develop), the same photos JPEG-compressed at q 20 / 30 / 40 without noise, and the
+clean-photo fidelity of the seed-11 validation photos as they are and ×1.5 clipped (mean shift per channel in
+8-bit levels, PSNR against the input). Central 512² crops throughout; candidates are compared in one process.
+
+    python bench/develop_pairs.py ../shared/data/train/color --out runs/develop-val16 --only-val 0.05,16 --levels 0.5,1
+    python bench/photo_candidates.py resources/models/photo.pt runs/photo-19.pt --develops runs/develop-val16
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image as PILImage
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from quality import DATA, denoise, jpeg_round_trip, polyu_heldout  # noqa: E402
+
+from denoiser.checkpoint import load_model  # noqa: E402
+from denoiser.data import find_images, split_train_val  # noqa: E402
+from denoiser.errors import DenoiserError  # noqa: E402
+from denoiser.fidelity import measure_fidelity, overexpose  # noqa: E402
+from denoiser.imageio import load_image  # noqa: E402
+from denoiser.metrics import psnr, ssim  # noqa: E402
+
+CROP = 512
+LEVELS = ("0.5", "1")
+JPEG_QUALITIES = (20, 30, 40)
+
+
+def central_crop(a: np.ndarray, n: int = CROP) -> np.ndarray:
+    """The central n×n crop (the whole image when it is smaller)."""
+    h, w = a.shape[:2]
+    y, x = max(0, (h - n) // 2), max(0, (w - n) // 2)
+    return a[y : y + n, x : x + n]
+
+
+def val_photos(folder: Path, seed: int, limit: int | None) -> list[np.ndarray]:
+    """Central crops (8-bit, float64) of the validation photos of `denoiser train --seed SEED` (fraction 0.05)."""
+    _train, val = split_train_val(find_images([folder]), 0.05, seed)
+    return [central_crop(np.asarray(PILImage.open(f).convert("RGB"), dtype=np.float64)) for f in val[:limit]]
+
+
+def develop_pairs(folder: Path, photos: Path, limit: int | None) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """(clean, noisy) develop crops in [0, 1] per level, for the seed-16 validation photos found in `folder`."""
+    _train, val = split_train_val(find_images([photos]), 0.05, 16)
+    pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for level in LEVELS:
+        found = [f.stem for f in val if (folder / "noisy" / f"{f.stem}_{level}.png").is_file()][:limit]
+        if not found:
+            raise DenoiserError(f"no develops at level {level} in {folder}: make them with bench/develop_pairs.py "
+                                "--only-val 0.05,16 --levels 0.5,1")
+        pairs[level] = [tuple(central_crop(load_image(folder / part / f"{stem}_{level}.png").data.astype(np.float32))
+                              for part in ("clean", "noisy")) for stem in found]
+    return pairs
+
+
+def to_8bit(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(np.asarray(x, dtype=np.float64) * 255.0), 0, 255)
+
+
+def figures(restore: Callable[[np.ndarray], np.ndarray], polyu: list, develops: dict, clean16: list[np.ndarray],
+            clean11: list[np.ndarray]) -> dict[str, float | tuple[float, ...]]:
+    """The candidate's figures (see the module docstring); `restore` maps float32 [0, 1] to the same."""
+    out: dict[str, float | tuple[float, ...]] = {}
+    if polyu:
+        restored = [to_8bit(restore((noisy / 255.0).astype(np.float32))) for _name, _clean, noisy in polyu]
+        out["PolyU40 PSNR"] = float(np.mean([psnr(c, r) for (_n, c, _x), r in zip(polyu, restored, strict=True)]))
+        out["PolyU40 SSIM"] = float(np.mean([ssim(c, r) for (_n, c, _x), r in zip(polyu, restored, strict=True)]))
+    for level, pairs in develops.items():
+        out[f"develop {level}"] = float(np.mean([psnr(c, restore(n), 1.0) for c, n in pairs]))
+    for q in JPEG_QUALITIES:
+        out[f"JPEG q{q}"] = float(np.mean([psnr(c, to_8bit(restore((jpeg_round_trip(c, q) / 255.0).astype(np.float32))))
+                                           for c in clean16]))
+    for label, images in (("fidelity ×1", clean11), ("fidelity ×1.5", [overexpose(c) for c in clean11])):
+        fid = measure_fidelity(images, restore)
+        out[f"{label} shift"] = fid.mean_shift
+        out[f"{label} PSNR"] = fid.psnr_vs_input
+    return out
+
+
+def markdown(rows: dict[str, dict]) -> str:
+    """One row per checkpoint."""
+    cols = list(next(iter(rows.values())))
+    lines = ["| checkpoint | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, row in rows.items():
+        cells = ["/".join(f"{v:+.2f}" for v in row[c]) if isinstance(row[c], tuple) else
+                 f"{row[c]:.4f}" if "SSIM" in c else f"{row[c]:.3f}" for c in cols]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("checkpoints", nargs="+", help="photo checkpoints (paths or bundled names)")
+    ap.add_argument("--develops", type=Path, help="develop_pairs.py --only-val 0.05,16 --levels 0.5,1 output")
+    ap.add_argument("--photos", type=Path, default=DATA / "train" / "color", help="the training photos")
+    ap.add_argument("--limit", type=int, help="at most this many images per set (a quick look)")
+    args = ap.parse_args(argv)
+    try:
+        polyu = polyu_heldout(args.limit)
+        develops = develop_pairs(args.develops, args.photos, args.limit) if args.develops else {}
+        clean16 = val_photos(args.photos, 16, args.limit)
+        clean11 = val_photos(args.photos, 11, args.limit)
+        rows = {}
+        for ck in args.checkpoints:
+            model = load_model(ck)
+            rows[ck] = figures(lambda x, m=model: denoise(x, m).image, polyu, develops, clean16, clean11)
+            print(f"{ck}: done", file=sys.stderr, flush=True)
+    except (DenoiserError, OSError) as exc:
+        print(f"photo_candidates: {exc}", file=sys.stderr)
+        return 1
+    print(markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
