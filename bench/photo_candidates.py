@@ -28,6 +28,7 @@ from quality import DATA, denoise, jpeg_round_trip, polyu_heldout  # noqa: E402
 from denoiser.checkpoint import load_model  # noqa: E402
 from denoiser.data import find_images, split_train_val  # noqa: E402
 from denoiser.errors import DenoiserError  # noqa: E402
+from denoiser.evaluate import to_8bit  # noqa: E402
 from denoiser.fidelity import measure_fidelity, overexpose  # noqa: E402
 from denoiser.imageio import load_image  # noqa: E402
 from denoiser.metrics import psnr, ssim  # noqa: E402
@@ -64,22 +65,18 @@ def develop_pairs(folder: Path, photos: Path, limit: int | None) -> dict[str, li
     return pairs
 
 
-def to_8bit(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(np.asarray(x, dtype=np.float64) * 255.0), 0, 255)
-
-
 def figures(restore: Callable[[np.ndarray], np.ndarray], polyu: list, develops: dict, clean16: list[np.ndarray],
             clean11: list[np.ndarray]) -> dict[str, float | tuple[float, ...]]:
     """The candidate's figures (see the module docstring); `restore` maps float32 [0, 1] to the same."""
     out: dict[str, float | tuple[float, ...]] = {}
     if polyu:
-        restored = [to_8bit(restore((noisy / 255.0).astype(np.float32))) for _name, _clean, noisy in polyu]
+        restored = [to_8bit(restore((noisy / 255.0).astype(np.float32)) * 255.0) for _name, _clean, noisy in polyu]
         out["PolyU40 PSNR"] = float(np.mean([psnr(c, r) for (_n, c, _x), r in zip(polyu, restored, strict=True)]))
         out["PolyU40 SSIM"] = float(np.mean([ssim(c, r) for (_n, c, _x), r in zip(polyu, restored, strict=True)]))
     for level, pairs in develops.items():
         out[f"develop {level}"] = float(np.mean([psnr(c, restore(n), 1.0) for c, n in pairs]))
     for q in JPEG_QUALITIES:
-        out[f"JPEG q{q}"] = float(np.mean([psnr(c, to_8bit(restore((jpeg_round_trip(c, q) / 255.0).astype(np.float32))))
+        out[f"JPEG q{q}"] = float(np.mean([psnr(c, to_8bit(restore((jpeg_round_trip(c, q) / 255.0).astype(np.float32)) * 255.0))
                                            for c in clean16]))
     for label, images in (("fidelity ×1", clean11), ("fidelity ×1.5", [overexpose(c) for c in clean11])):
         fid = measure_fidelity(images, restore)

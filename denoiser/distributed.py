@@ -83,7 +83,7 @@ def exit_process(code: int) -> None:
 
     After `stop` the gloo process group is gone from Python, but its C++ threads are torn down only in
     the interpreter's finalisation, and there they sometimes abort the process ("terminate called
-    without an active exception", no Python frame; about one run in ten on a loaded 2-core machine),
+    without an active exception", no Python frame; one run in five to fifteen on a loaded 2-core machine),
     which torchrun reports as a failed run although every output was written. A rank therefore flushes
     its streams and leaves with `os._exit`; a single process exits normally."""
     try:
