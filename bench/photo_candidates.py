@@ -45,15 +45,18 @@ def central_crop(a: np.ndarray, n: int = CROP) -> np.ndarray:
     return a[y : y + n, x : x + n]
 
 
-def val_photos(folder: Path, seed: int, limit: int | None) -> list[np.ndarray]:
-    """Central crops (8-bit, float64) of the validation photos of `denoiser train --seed SEED` (fraction 0.05)."""
-    _train, val = split_train_val(find_images([folder]), 0.05, seed)
-    return [central_crop(np.asarray(PILImage.open(f).convert("RGB"), dtype=np.float64)) for f in val[:limit]]
+def val_files(photos: list[Path], seed: int) -> list[Path]:
+    """The validation photos of `denoiser train --seed SEED` (its default val fraction, 0.05)."""
+    return split_train_val(photos, 0.05, seed)[1]
 
 
-def develop_pairs(folder: Path, photos: Path, limit: int | None) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
-    """(clean, noisy) develop crops in [0, 1] per level, for the seed-16 validation photos found in `folder`."""
-    _train, val = split_train_val(find_images([photos]), 0.05, 16)
+def val_crops(files: list[Path], limit: int | None) -> list[np.ndarray]:
+    """Central crops (8-bit, float64) of `files`."""
+    return [central_crop(np.asarray(PILImage.open(f).convert("RGB"), dtype=np.float64)) for f in files[:limit]]
+
+
+def develop_pairs(folder: Path, val: list[Path], limit: int | None) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """(clean, noisy) develop crops in [0, 1] per level, for the validation photos `val` found in `folder`."""
     pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     for level in LEVELS:
         found = [f.stem for f in val if (folder / "noisy" / f"{f.stem}_{level}.png").is_file()][:limit]
@@ -105,9 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         polyu = polyu_heldout(args.limit)
-        develops = develop_pairs(args.develops, args.photos, args.limit) if args.develops else {}
-        clean16 = val_photos(args.photos, 16, args.limit)
-        clean11 = val_photos(args.photos, 11, args.limit)
+        photos = find_images([args.photos])
+        val16 = val_files(photos, 16)
+        develops = develop_pairs(args.develops, val16, args.limit) if args.develops else {}
+        clean16 = val_crops(val16, args.limit)
+        clean11 = val_crops(val_files(photos, 11), args.limit)
         rows = {}
         for ck in args.checkpoints:
             model = load_model(ck)
