@@ -13,6 +13,7 @@ clean-photo fidelity of the seed-11 validation photos as they are and ×1.5 clip
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from quality import DATA, denoise, jpeg_round_trip, polyu_heldout  # noqa: E402
 
+from denoiser.atomic import atomic_write  # noqa: E402
 from denoiser.checkpoint import load_model  # noqa: E402
 from denoiser.data import find_images, split_train_val  # noqa: E402
 from denoiser.errors import DenoiserError  # noqa: E402
@@ -105,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--develops", type=Path, help="develop_pairs.py --only-val 0.05,16 --levels 0.5,1 output")
     ap.add_argument("--photos", type=Path, default=DATA / "train" / "color", help="the training photos")
     ap.add_argument("--limit", type=int, help="at most this many images per set (a quick look)")
+    ap.add_argument("--json", type=Path, metavar="PATH",
+                    help="also write the unrounded figures here (a rule's line decided at the table's rounding)")
     args = ap.parse_args(argv)
     try:
         polyu = polyu_heldout(args.limit)
@@ -122,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"photo_candidates: {exc}", file=sys.stderr)
         return 1
     print(markdown(rows))
+    if args.json:
+        text = json.dumps(rows, indent=1) + "\n"
+        atomic_write(args.json, lambda fp: fp.write(text.encode()))
     return 0
 
 

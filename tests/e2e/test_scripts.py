@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -172,7 +173,8 @@ def test_photo_candidates_reports_the_training_side_figures_and_names_missing_de
     model = make_tiny_model(tmp_path / "tiny.pt")
     script = [sys.executable, str(REPO / "bench" / "photo_candidates.py"), str(model), "--photos", str(photos),
               "--limit", "1"]
-    res = subprocess.run([*script, "--develops", str(develops)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    res = subprocess.run([*script, "--develops", str(develops), "--json", str(tmp_path / "figures.json")],
+                         capture_output=True, text=True, timeout=300, cwd=REPO)
     assert res.returncode == 0, res.stderr
     header, _rule, row = res.stdout.strip().splitlines()
     assert "PolyU40 PSNR" in header and "develop 1" in header and "JPEG q20" in header and "fidelity ×1.5 PSNR" in header
@@ -182,6 +184,8 @@ def test_photo_candidates_reports_the_training_side_figures_and_names_missing_de
     assert 20 < float(values["PolyU40 PSNR"]) < 60 and 0 < float(values["PolyU40 SSIM"]) <= 1
     assert float(values["develop 0.5"]) > float(values["develop 1"])  # the tiny model leaves the noise: level 1 is worse
     assert float(values["fidelity ×1 PSNR"]) > 40  # a near-identity changes a clean photo little
+    unrounded = json.loads((tmp_path / "figures.json").read_text())[str(model)]
+    assert f"{unrounded['develop 0.5']:.3f}" == values["develop 0.5"] and len(unrounded["fidelity ×1 shift"]) == 3
     res = subprocess.run([*script, "--develops", str(tmp_path / "none")], capture_output=True, text=True, timeout=300,
                          cwd=REPO)
     assert res.returncode == 1 and "no develops at level 0.5" in res.stderr and "develop_pairs.py" in res.stderr
