@@ -128,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(rows))
     if args.json:
         text = json.dumps(rows, indent=1) + "\n"
-        atomic_write(args.json, lambda fp: fp.write(text.encode()))
+        try:
+            atomic_write(args.json, lambda fp: fp.write(text.encode()))
+        except OSError as exc:
+            print(f"photo_candidates: cannot write {args.json}: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -186,6 +186,10 @@ def test_photo_candidates_reports_the_training_side_figures_and_names_missing_de
     assert float(values["fidelity ×1 PSNR"]) > 40  # a near-identity changes a clean photo little
     unrounded = json.loads((tmp_path / "figures.json").read_text())[str(model)]
     assert f"{unrounded['develop 0.5']:.3f}" == values["develop 0.5"] and len(unrounded["fidelity ×1 shift"]) == 3
+    (tmp_path / "taken").mkdir()
+    res = subprocess.run([*script, "--develops", str(develops), "--json", str(tmp_path / "taken")],
+                         capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert res.returncode == 1 and "cannot write" in res.stderr and "Traceback" not in res.stderr
     res = subprocess.run([*script, "--develops", str(tmp_path / "none")], capture_output=True, text=True, timeout=300,
                          cwd=REPO)
     assert res.returncode == 1 and "no develops at level 0.5" in res.stderr and "develop_pairs.py" in res.stderr
