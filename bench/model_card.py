@@ -147,6 +147,7 @@ PHOTO_STAGE13 = (
     "the camera-RAW table's photo-on-the-develop column −0.02 / +0.05 / +0.06 dB, clean Kodak24 within ±0.03 "
     "levels (±0.12 over-exposed and clipped, 44.7 dB).")
 
+
 def _loss_name(cfg: dict) -> str:
     """The stage's loss as the card names it: L1, with the weighted SSIM term where the stage had one."""
     weight = cfg.get("loss", {}).get("ssim_weight", 0.0)

@@ -24,9 +24,8 @@ from PIL import Image as PILImage
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from quality import DATA, denoise, jpeg_round_trip, polyu_heldout  # noqa: E402
+from quality import DATA, denoise, jpeg_round_trip, polyu_heldout, write_atomic  # noqa: E402
 
-from denoiser.atomic import atomic_write  # noqa: E402
 from denoiser.checkpoint import load_model  # noqa: E402
 from denoiser.data import find_images, split_train_val  # noqa: E402
 from denoiser.errors import DenoiserError  # noqa: E402
@@ -127,9 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(markdown(rows))
     if args.json:
-        text = json.dumps(rows, indent=1) + "\n"
         try:
-            atomic_write(args.json, lambda fp: fp.write(text.encode()))
+            write_atomic(args.json, json.dumps(rows, indent=1) + "\n")
         except OSError as exc:
             print(f"photo_candidates: cannot write {args.json}: {exc}", file=sys.stderr)
             return 1

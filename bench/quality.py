@@ -31,6 +31,7 @@ sys.path.insert(1, str(REPO / "bench"))
 
 from raw_table import raw_markdown, raw_table  # noqa: E402
 
+from denoiser.atomic import atomic_write  # noqa: E402
 from denoiser.checkpoint import LoadedModel, load_model  # noqa: E402
 from denoiser.estimate import estimate_sigma  # noqa: E402
 from denoiser.evaluate import evaluate_set, to_8bit  # noqa: E402
@@ -534,10 +535,9 @@ def main() -> None:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder, so a failed run leaves the old file whole."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    """Write `text` as UTF-8 through the engine's atomic write, so a failed run leaves the old file whole."""
+    data = text.encode("utf-8")
+    atomic_write(path, lambda fp: fp.write(data))
 
 
 if __name__ == "__main__":
