@@ -21,7 +21,14 @@ from denoiser.training.events import FinetuneProgress
 
 def run(args: argparse.Namespace) -> int:
     from denoiser.distributed import from_environment
-    from denoiser.training import FinetuneConfig, estimate_memory_mb, finetune, output_path, state_path
+    from denoiser.training import (
+        FinetuneConfig,
+        estimate_memory_mb,
+        existing_run_files,
+        finetune,
+        output_path,
+        state_path,
+    )
 
     if not 0 <= args.val_fraction < 1:
         raise UsageError("--val-fraction must be within [0, 1)")
@@ -31,8 +38,9 @@ def run(args: argparse.Namespace) -> int:
         out = output_path(args.output)
     except DenoiserError as exc:
         raise UsageError(str(exc)) from None
-    if (out.exists() or state_path(out).exists()) and not (args.overwrite or args.resume):
-        raise UsageError(f"{out} already exists: choose another -o, --resume {state_path(out)}, or --overwrite")
+    blocking = [] if args.overwrite or args.resume else existing_run_files(out)
+    if blocking:
+        raise UsageError(f"{blocking[0]} already exists: choose another -o, --resume {state_path(out)}, or --overwrite")
     cfg = FinetuneConfig(
         data=args.folders, base=args.base, out=args.output, mode=args.mode, steps=args.steps, minutes=args.minutes,
         val_fraction=args.val_fraction, freeze_encoder=args.freeze_encoder, device=args.device, precision=args.precision, resume=args.resume,

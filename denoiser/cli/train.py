@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from denoiser.cli.common import (
@@ -87,11 +86,12 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from denoiser.distributed import from_environment
-    from denoiser.training import state_path, train
+    from denoiser.training import existing_run_files, state_path, train
 
     cfg = _train_config(args)
-    if not cfg.resume and not args.overwrite and (Path(cfg.out).exists() or state_path(cfg.out).exists()):
-        raise UsageError(f"{cfg.out} already exists: choose another --out, --resume {state_path(cfg.out)}, "
+    blocking = [] if cfg.resume or args.overwrite else existing_run_files(cfg.out)
+    if blocking:
+        raise UsageError(f"{blocking[0]} already exists: choose another --out, --resume {state_path(cfg.out)}, "
                          "or --overwrite")
 
     def show(ev: TrainProgress) -> None:

@@ -11,6 +11,7 @@ from denoiser.training.config import (
     NoiseConfig,
     TrainConfig,
     check_resume_config,
+    existing_run_files,
     read_training_state,
     state_path,
 )
@@ -34,7 +35,8 @@ from denoiser.training.validation import validate, validation_pairs
 __all__ = [
     "MODE_DEFAULTS", "NOTHING_TO_LEARN", "THUMB", "FinetuneConfig", "FinetuneProgress", "FinetuneResult",
     "NoiseConfig", "StepBatches", "TrainConfig", "TrainProgress", "Trainer", "Validation", "adam_for",
-    "base_noise_config", "batch_stream", "check_resume_config", "cosine_lr", "estimate_memory_mb", "finetune",
+    "base_noise_config", "batch_stream", "check_resume_config", "cosine_lr", "estimate_memory_mb", "existing_run_files",
+    "finetune",
     "finish_batch", "loader_workers", "lr_at", "make_noisy", "noise_on_device", "output_path",
     "read_training_state", "state_path", "train", "training_precision", "unique_output_name", "validate",
     "validation_pairs",

@@ -162,6 +162,14 @@ def state_path(out: str | Path) -> Path:
     return out.with_name(out.stem + ".state.pt")
 
 
+def existing_run_files(out: str | Path) -> list[Path]:
+    """The files a new run at `out` would replace: the checkpoint and its state, whichever exist.
+
+    Either one blocks a fresh run (a leftover state from a stopped run would be overwritten), and the
+    refusal names the one that is there, so the user is not told about a checkpoint they cannot see."""
+    return [p for p in (Path(out), state_path(out)) if p.exists()]
+
+
 STATE_KEYS = ("model", "optimizer", "step", "best", "history", "torch_rng", "py_rng", "config")
 
 

@@ -27,6 +27,7 @@ from denoiser.training.config import (
     NoiseConfig,
     TrainConfig,
     check_output_writable,
+    existing_run_files,
     read_training_state,
     state_path,
 )
@@ -213,9 +214,9 @@ def prepare(cfg: FinetuneConfig) -> Setup:
         if saved_mode != cfg.mode:
             raise DenoiserError(f"'{cfg.resume}' is the state of a {saved_mode}-mode run, not {cfg.mode}")
         steps = steps or int(state["config"]["steps"])
-    elif out.exists() or state_path(out).exists():
+    elif blocking := existing_run_files(out):
         if not cfg.overwrite:
-            raise DenoiserError(f"'{out}' already exists: choose another name, resume it, or overwrite it")
+            raise DenoiserError(f"'{blocking[0]}' already exists: choose another name, resume it, or overwrite it")
         if distributed.from_environment().is_main:  # under torchrun, rank 0 alone touches the files
             out.unlink(missing_ok=True)
             state_path(out).unlink(missing_ok=True)

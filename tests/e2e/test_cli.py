@@ -366,3 +366,19 @@ def test_ray_flags_are_checked_before_any_work(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     assert main(["denoise", str(tmp_path), "-o", str(tmp_path / "o"), "--ray"]) == 1
     assert 'pip install -e ".[cluster]"' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["train", "finetune"])
+def test_a_leftover_state_alone_blocks_a_new_run_and_is_named(tmp_path, models_dir, capsys, command):
+    """A stopped run leaves only `x.state.pt`; a fresh run must refuse and name that file, not `x.pt`."""
+    out = tmp_path / "x.pt"
+    leftover = tmp_path / "x.state.pt"
+    leftover.write_bytes(b"state of a stopped run")
+    if command == "train":
+        args = ["train", "--data", str(shared_data("train", "gray")), "--out", str(out), "--channels", "1", "--steps", "1"]
+    else:
+        args = ["finetune", str(shared_data("train", "gray")), "-o", str(out), "--steps", "1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{leftover} already exists" in err and f"--resume {leftover}" in err
+    assert leftover.read_bytes() == b"state of a stopped run" and not out.exists()
