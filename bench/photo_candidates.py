@@ -2,12 +2,15 @@
 
 For each checkpoint, run blind as the app runs it (fp32): the held-out PolyU40 scenes (PSNR / SSIM, the crops
 `bench/quality.py` cuts), LibRaw develops of the seed-16 validation photos of train/color at camera levels 0.5
-and 1 (PSNR against the clean develop), the same photos JPEG-compressed at q 20 / 30 / 40 without noise, and the
+and 1 (PSNR against the clean develop; `--levels` picks others, e.g. 0.1,0.2 for the low-noise end, where a
+recipe can help noisy photos and harm nearly clean ones), the same photos JPEG-compressed at q 20 / 30 / 40 without noise, and the
 clean-photo fidelity of the seed-11 validation photos as they are and ×1.5 clipped (mean shift per channel in
 8-bit levels, PSNR against the input). Central 512² crops throughout; candidates are compared in one process.
 
     python bench/develop_pairs.py ../shared/data/train/color --out runs/develop-val16 --only-val 0.05,16 --levels 0.5,1
     python bench/photo_candidates.py resources/models/photo.pt runs/photo-19.pt --develops runs/develop-val16
+    python bench/develop_pairs.py ../shared/data/train/color --out runs/develop-val16-low --only-val 0.05,16 --levels 0.1,0.2
+    python bench/photo_candidates.py resources/models/photo.pt runs/photo-19.pt --develops runs/develop-val16-low --levels 0.1,0.2
 """
 
 from __future__ import annotations
@@ -56,14 +59,15 @@ def val_crops(files: list[Path], limit: int | None) -> list[np.ndarray]:
     return [central_crop(np.asarray(PILImage.open(f).convert("RGB"), dtype=np.float64)) for f in files[:limit]]
 
 
-def develop_pairs(folder: Path, val: list[Path], limit: int | None) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+def develop_pairs(folder: Path, val: list[Path], limit: int | None,
+                  levels: tuple[str, ...] = LEVELS) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """(clean, noisy) develop crops in [0, 1] per level, for the validation photos `val` found in `folder`."""
     pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for level in LEVELS:
+    for level in levels:
         found = [f.stem for f in val if (folder / "noisy" / f"{f.stem}_{level}.png").is_file()][:limit]
         if not found:
             raise DenoiserError(f"no develops at level {level} in {folder}: make them with bench/develop_pairs.py "
-                                "--only-val 0.05,16 --levels 0.5,1")
+                                f"--only-val 0.05,16 --levels {','.join(levels)}")
         pairs[level] = [tuple(central_crop(load_image(folder / part / f"{stem}_{level}.png").data.astype(np.float32))
                               for part in ("clean", "noisy")) for stem in found]
     return pairs
@@ -105,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("checkpoints", nargs="+", help="photo checkpoints (paths or bundled names)")
     ap.add_argument("--develops", type=Path, help="develop_pairs.py --only-val 0.05,16 --levels 0.5,1 output")
     ap.add_argument("--photos", type=Path, default=DATA / "train" / "color", help="the training photos")
+    ap.add_argument("--levels", default=",".join(LEVELS),
+                    help="the camera levels of the develops to score, as develop_pairs.py --levels wrote them")
     ap.add_argument("--limit", type=int, help="at most this many images per set (a quick look)")
     ap.add_argument("--json", type=Path, metavar="PATH",
                     help="also write the unrounded figures here (a rule's line decided at the table's rounding)")
@@ -113,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         polyu = polyu_heldout(args.limit)
         photos = find_images([args.photos])
         val16 = val_files(photos, 16)
-        develops = develop_pairs(args.develops, val16, args.limit) if args.develops else {}
+        levels = tuple(v.strip() for v in args.levels.split(",") if v.strip())
+        develops = develop_pairs(args.develops, val16, args.limit, levels) if args.develops else {}
         clean16 = val_crops(val16, args.limit)
         clean11 = val_crops(val_files(photos, 11), args.limit)
         rows = {}

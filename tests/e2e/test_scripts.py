@@ -193,3 +193,10 @@ def test_photo_candidates_reports_the_training_side_figures_and_names_missing_de
     res = subprocess.run([*script, "--develops", str(tmp_path / "none")], capture_output=True, text=True, timeout=300,
                          cwd=REPO)
     assert res.returncode == 1 and "no develops at level 0.5" in res.stderr and "develop_pairs.py" in res.stderr
+    res = subprocess.run([*script, "--develops", str(develops), "--levels", "1"], capture_output=True, text=True,
+                         timeout=300, cwd=REPO)
+    header = res.stdout.strip().splitlines()[0]
+    assert res.returncode == 0 and "develop 1" in header and "develop 0.5" not in header
+    res = subprocess.run([*script, "--develops", str(develops), "--levels", "0.2"], capture_output=True, text=True,
+                         timeout=300, cwd=REPO)
+    assert res.returncode == 1 and "no develops at level 0.2" in res.stderr and "--levels 0.2" in res.stderr
