@@ -26,9 +26,13 @@ from denoiser.errors import DenoiserError
 
 def run(args: argparse.Namespace) -> int:
     from denoiser.batch import BatchOptions, check_options, run_batch
+    from denoiser.device import emulated_bf16_warning
 
     _check_device(args)
     _check_output_name(args.inputs, args.output)
+    warning = emulated_bf16_warning(args.precision, args.device)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
 
     opts = BatchOptions(
         output=Path(args.output),

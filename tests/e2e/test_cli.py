@@ -382,3 +382,16 @@ def test_a_leftover_state_alone_blocks_a_new_run_and_is_named(tmp_path, models_d
     err = capsys.readouterr().err
     assert f"{leftover} already exists" in err and f"--resume {leftover}" in err
     assert leftover.read_bytes() == b"state of a stopped run" and not out.exists()
+
+
+def test_bf16_asked_for_on_a_cpu_without_it_is_warned_about_and_still_runs(tmp_path, models_dir, capsys, monkeypatch):
+    from denoiser import device as dv
+
+    photo = tmp_path / "in.png"
+    PILImage.open(shared_data("test", "Kodak24") / "kodim03.png").convert("RGB").crop((0, 0, 64, 48)).save(photo)
+    for native in (False, True):
+        monkeypatch.setattr(dv, "cpu_has_native_bf16", lambda native=native: native)
+        out = tmp_path / f"out-{native}.png"
+        assert main(["denoise", str(photo), "-o", str(out), "--precision", "bf16", "--device", "cpu", "-q"]) == 0
+        assert load_image(out).data.shape == (48, 64, 3)
+        assert ("bf16 is emulated on this CPU" in capsys.readouterr().err) is not native

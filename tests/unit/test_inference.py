@@ -127,6 +127,19 @@ def test_precision_choice(monkeypatch):
         dv.resolve_precision("int4", cpu)
 
 
+def test_bf16_by_name_on_a_cpu_without_it_is_warned_about(monkeypatch):
+    from denoiser import device as dv
+
+    monkeypatch.setattr(dv, "cpu_has_native_bf16", lambda: False)
+    warning = dv.emulated_bf16_warning("bf16", "cpu")
+    assert warning is not None and "emulated" in warning and "--precision auto" in warning
+    assert dv.emulated_bf16_warning("auto", "cpu") is None and dv.emulated_bf16_warning("fp32", "cpu") is None
+    monkeypatch.setattr(dv.torch.cuda, "is_available", lambda: True)
+    assert dv.emulated_bf16_warning("bf16", "cuda") is None and dv.emulated_bf16_warning("bf16", "auto") is None
+    monkeypatch.setattr(dv, "cpu_has_native_bf16", lambda: True)
+    assert dv.emulated_bf16_warning("bf16", "cpu") is None
+
+
 @pytest.mark.parametrize("native_bf16", [False, True])
 def test_auto_precision_follows_the_cpu_and_fp32_tiling_is_exact_either_way(native_bf16, monkeypatch, rng):
     """The suite must pass on CPUs with and without native bf16: force the capability check both ways."""
