@@ -11,6 +11,11 @@ clean-photo fidelity of the seed-11 validation photos as they are and ×1.5 clip
     python bench/photo_candidates.py resources/models/photo.pt runs/photo-19.pt --develops runs/develop-val16
     python bench/develop_pairs.py ../shared/data/train/color --out runs/develop-val16-low --only-val 0.05,16 --levels 0.1,0.2
     python bench/photo_candidates.py resources/models/photo.pt runs/photo-19.pt --develops runs/develop-val16-low --levels 0.1,0.2
+    python bench/develop_pairs.py ../shared/data/train/color --out runs/develop-val16-mix --only-val 0.05,16 --levels 0.5,1 \
+        --demosaic AAHD,DCB,DHT,LINEAR,PPG,VNG --seed 5
+    python bench/photo_candidates.py resources/models/photo.pt runs/photo-19.pt --develops runs/develop-val16 runs/develop-val16-mix
+
+With several `--develops` folders each has its own columns ("develop-val16 0.5", "develop-val16-mix 0.5", …).
 """
 
 from __future__ import annotations
@@ -73,6 +78,20 @@ def develop_pairs(folder: Path, val: list[Path], limit: int | None,
     return pairs
 
 
+def develop_sets(folders: list[Path], val: list[Path], limit: int | None,
+                 levels: tuple[str, ...] = LEVELS) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """`develop_pairs` of each folder, keyed "develop LEVEL" for one folder and "FOLDERNAME LEVEL" for several, so
+    that develops of one demosaic and of others are judged side by side."""
+    if len(folders) > 1 and len({f.name for f in folders}) < len(folders):
+        raise DenoiserError("--develops folders need distinct names: their columns are named after them")
+    sets: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for folder in folders:
+        prefix = "develop" if len(folders) == 1 else folder.name
+        for level, pairs in develop_pairs(folder, val, limit, levels).items():
+            sets[f"{prefix} {level}"] = pairs
+    return sets
+
+
 def figures(restore: Callable[[np.ndarray], np.ndarray], polyu: list, develops: dict, clean16: list[np.ndarray],
             clean11: list[np.ndarray]) -> dict[str, float | tuple[float, ...]]:
     """The candidate's figures (see the module docstring); `restore` maps float32 [0, 1] to the same."""
@@ -81,8 +100,8 @@ def figures(restore: Callable[[np.ndarray], np.ndarray], polyu: list, develops: 
         restored = [to_8bit(restore((noisy / 255.0).astype(np.float32)) * 255.0) for _name, _clean, noisy in polyu]
         out["PolyU40 PSNR"] = float(np.mean([psnr(c, r) for (_n, c, _x), r in zip(polyu, restored, strict=True)]))
         out["PolyU40 SSIM"] = float(np.mean([ssim(c, r) for (_n, c, _x), r in zip(polyu, restored, strict=True)]))
-    for level, pairs in develops.items():
-        out[f"develop {level}"] = float(np.mean([psnr(c, restore(n), 1.0) for c, n in pairs]))
+    for label, pairs in develops.items():
+        out[label] = float(np.mean([psnr(c, restore(n), 1.0) for c, n in pairs]))
     for q in JPEG_QUALITIES:
         out[f"JPEG q{q}"] = float(np.mean([psnr(c, to_8bit(restore((jpeg_round_trip(c, q) / 255.0).astype(np.float32)) * 255.0))
                                            for c in clean16]))
@@ -107,7 +126,9 @@ def markdown(rows: dict[str, dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoints", nargs="+", help="photo checkpoints (paths or bundled names)")
-    ap.add_argument("--develops", type=Path, help="develop_pairs.py --only-val 0.05,16 --levels 0.5,1 output")
+    ap.add_argument("--develops", type=Path, nargs="+",
+                    help="develop_pairs.py --only-val 0.05,16 --levels 0.5,1 output; with several folders (e.g. "
+                         "other demosaics) each gets its own columns, named by its folder")
     ap.add_argument("--photos", type=Path, default=DATA / "train" / "color", help="the training photos")
     ap.add_argument("--levels", default=",".join(LEVELS),
                     help="the camera levels of the develops to score, as develop_pairs.py --levels wrote them")
@@ -120,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         photos = find_images([args.photos])
         val16 = val_files(photos, 16)
         levels = tuple(v.strip() for v in args.levels.split(",") if v.strip())
-        develops = develop_pairs(args.develops, val16, args.limit, levels) if args.develops else {}
+        develops = develop_sets(args.develops or [], val16, args.limit, levels)
         clean16 = val_crops(val16, args.limit)
         clean11 = val_crops(val_files(photos, 11), args.limit)
         rows = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -200,3 +201,17 @@ def test_photo_candidates_reports_the_training_side_figures_and_names_missing_de
     res = subprocess.run([*script, "--develops", str(develops), "--levels", "0.2"], capture_output=True, text=True,
                          timeout=300, cwd=REPO)
     assert res.returncode == 1 and "no develops at level 0.2" in res.stderr and "--levels 0.2" in res.stderr
+    other = tmp_path / "dev-mix"
+    shutil.copytree(develops, other)
+    for f in (other / "noisy").glob("*_1.png"):
+        PILImage.fromarray(np.asarray(PILImage.open(develops / "clean" / f.name))).save(f)  # noise-free: a higher score
+    res = subprocess.run([*script, "--develops", str(develops), str(other), "--levels", "1"], capture_output=True,
+                         text=True, timeout=300, cwd=REPO)
+    assert res.returncode == 0, res.stderr
+    header, _rule, row = res.stdout.strip().splitlines()
+    values = dict(zip([c.strip() for c in header.strip("|").split("|")],
+                      [c.strip() for c in row.strip("|").split("|")], strict=True))
+    assert float(values["dev-mix 1"]) > float(values["dev 1"]) and "develop 1" not in values
+    res = subprocess.run([*script, "--develops", str(develops), str(tmp_path / "x" / "dev")], capture_output=True,
+                         text=True, timeout=300, cwd=REPO)
+    assert res.returncode == 1 and "distinct names" in res.stderr
