@@ -122,6 +122,15 @@ def _check_device(args: argparse.Namespace) -> None:
         raise UsageError(str(exc)) from None
 
 
+def _warn_emulated_bf16(precision: str, device: Any, speak: bool = True) -> None:
+    """Print the engine's warning (if any) that bf16 asked for by name is emulated, and slow, on this CPU."""
+    from denoiser.device import emulated_bf16_warning
+
+    warning = emulated_bf16_warning(precision, device)
+    if warning and speak:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+
+
 def _check_output_name(inputs: Sequence[str], output: str) -> None:
     """One input file and an output like `result.txt`: refuse it rather than make a folder of that name."""
     from denoiser.imageio import output_format_for

@@ -19,6 +19,7 @@ from denoiser.cli.common import (
     _strength_arg,
     _tile,
     _unit_share,
+    _warn_emulated_bf16,
     drain_with_bar,
 )
 from denoiser.errors import DenoiserError
@@ -26,13 +27,10 @@ from denoiser.errors import DenoiserError
 
 def run(args: argparse.Namespace) -> int:
     from denoiser.batch import BatchOptions, check_options, run_batch
-    from denoiser.device import emulated_bf16_warning
 
     _check_device(args)
     _check_output_name(args.inputs, args.output)
-    warning = emulated_bf16_warning(args.precision, args.device)
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    _warn_emulated_bf16(args.precision, args.device)
 
     opts = BatchOptions(
         output=Path(args.output),

@@ -17,6 +17,7 @@ from denoiser.cli.common import (
     _positive,
     _sigma_list,
     _tile,
+    _warn_emulated_bf16,
     drain_with_bar,
 )
 from denoiser.errors import CheckpointError, DenoiserError, ModelNotFoundError
@@ -26,7 +27,7 @@ from denoiser.progress import Progress
 def run(args: argparse.Namespace) -> int:
     from denoiser.checkpoint import load_model
     from denoiser.data import find_images
-    from denoiser.device import emulated_bf16_warning, resolve_device, resolve_precision
+    from denoiser.device import resolve_device, resolve_precision
     from denoiser.evaluate import evaluate_set
     from denoiser.imageio import load_image
     from denoiser.inference import denoise
@@ -34,9 +35,7 @@ def run(args: argparse.Namespace) -> int:
     _check_device(args)
     device = resolve_device(args.device)
     precision = resolve_precision(args.precision, device)  # the one that runs, named with the figures
-    warning = emulated_bf16_warning(args.precision, device)
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    _warn_emulated_bf16(args.precision, device)
     files = find_images([args.clean_dir], recursive=False)
     if not files:
         print(f"no images in {args.clean_dir}", file=sys.stderr)

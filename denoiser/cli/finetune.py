@@ -13,6 +13,7 @@ from denoiser.cli.common import (
     UsageError,
     _pair,
     _positive,
+    _warn_emulated_bf16,
     drain_training,
 )
 from denoiser.errors import DenoiserError
@@ -20,7 +21,6 @@ from denoiser.training.events import FinetuneProgress
 
 
 def run(args: argparse.Namespace) -> int:
-    from denoiser.device import emulated_bf16_warning
     from denoiser.distributed import from_environment
     from denoiser.training import (
         FinetuneConfig,
@@ -55,9 +55,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"fine-tuning {args.base} ({args.mode} mode) into {out}; memory ≈ {mem['total']:.0f} MB "
               f"(model {mem['model']:.0f}, activations {mem['activations']:.0f}, images {mem['images']:.0f})",
               file=sys.stderr, flush=True)
-    warning = emulated_bf16_warning(args.precision, args.device)
-    if warning and main_rank:
-        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    _warn_emulated_bf16(args.precision, args.device, main_rank)
 
     def show(ev: FinetuneProgress) -> None:
         if main_rank and not args.quiet and ev.total > 0:

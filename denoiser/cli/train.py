@@ -16,6 +16,7 @@ from denoiser.cli.common import (
     _pair,
     _positive,
     _share,
+    _warn_emulated_bf16,
     drain_training,
 )
 from denoiser.errors import DenoiserError
@@ -85,7 +86,6 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from denoiser.device import emulated_bf16_warning
     from denoiser.distributed import from_environment
     from denoiser.training import existing_run_files, state_path, train
 
@@ -99,9 +99,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{ev.message}  {ev.images_per_s:.1f} img/s  ETA {ev.eta_s / 60:.1f} min", file=sys.stderr, flush=True)
 
     main_rank = from_environment().is_main  # under torchrun, rank 0 speaks for all
-    warning = emulated_bf16_warning(cfg.precision, cfg.device)
-    if warning and main_rank:
-        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    _warn_emulated_bf16(cfg.precision, cfg.device, main_rank)
     out = drain_training(train(cfg), show, main_rank,
                          f"stopped; best checkpoint kept at {cfg.out}, resume with --resume {state_path(cfg.out)}")
     if out is None:
