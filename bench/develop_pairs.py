@@ -5,7 +5,9 @@ on LibRaw develop with AHD, whose noise is structured otherwise (mazes, colour b
 unprocessed to an RGGB mosaic (`denoiser.raw.mosaic_from_image`, white-balance gains drawn per photo), shot + read
 noise is added at a camera level drawn per photo, and both the noisy and the noise-free mosaic go through the same
 LibRaw develop (as `bench/raw_table.py` does): AHD, or with `--demosaic` one of LibRaw's others drawn per pair.
-The pairs are written as 16-bit PNGs to OUT/noisy and OUT/clean, the layout `denoiser train --real-data` reads.
+The pairs are written as 16-bit PNGs to OUT/noisy and OUT/clean, the layout `denoiser train --real-data` reads,
+and OUT/pairs.tsv records how each was made (demosaic, camera level, white-balance gains). A demosaic listed twice
+in `--demosaic` is drawn twice as often.
 
     python bench/develop_pairs.py ../shared/data/train/color --out runs/develop-pairs --exclude-val 0.05,16 \
         --level-range 0.1,1 --count 200 --seed 3      # the pairs photo's stage 11 trained on
@@ -25,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from denoiser.atomic import atomic_write  # noqa: E402
 from denoiser.data import find_images, split_train_val  # noqa: E402
 from denoiser.errors import DenoiserError  # noqa: E402
 from denoiser.imageio import Image, load_image, save_image  # noqa: E402
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / sub).mkdir(parents=True, exist_ok=True)
     lo, hi = (float(v) for v in args.level_range.split(","))
     fixed = [float(v) for v in args.levels.split(",")] if args.levels else None
-    made = 0
+    rows = ["name\tdemosaic\tlevel\twb_red\twb_blue"]
     for i, f in enumerate(files):
         try:
             rgb = load_image(f).data
@@ -109,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
             name = f"{f.stem}_{level:g}.png" if fixed else f"{f.stem}.png"
             _write(noisy, args.out / "noisy" / name)
             _write(clean, args.out / "clean" / name)
-            made += 1
-    print(f"{made} pairs in {args.out}", file=sys.stderr)
+            rows.append(f"{name}\t{demosaic}\t{level:.4f}\t{wb[0]:.4f}\t{wb[2]:.4f}")
+    atomic_write(args.out / "pairs.tsv", lambda fp: fp.write(("\n".join(rows) + "\n").encode()))
+    print(f"{len(rows) - 1} pairs in {args.out}", file=sys.stderr)
     return 0
 
 

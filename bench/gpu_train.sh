@@ -8,7 +8,8 @@
 # ../shared/data/train does. Each run starts from a base checkpoint, anneals its learning rate over
 # MINUTES (`denoiser train --minutes`), makes batches in loader processes (Gaussian noise on the GPU),
 # and keeps its best validation checkpoint; the checkpoints are written to OUT as float16 bundles
-# (what bench/bundle.py writes) with their logs. The model card names the settings each stage used.
+# (what bench/bundle.py writes) with their logs (and develop-pairs.tsv, how the develop pairs were made). The
+# model card names the settings each stage used.
 #
 # Settings (environment): MODELS (default "gaussian-color gaussian-gray photo"); COLOR_BASE (default
 # resources/models/gaussian-color.pt), GRAY_BASE (default COLOR_BASE), PHOTO_BASE (default
@@ -33,7 +34,9 @@
 # (the run's validation photos left out; needs rawpy) join PolyU40 as a second real folder, not matched
 # (they agree in light already): a second demosaic (AHD) beside the pipeline's bilinear one; CPU stage 11:
 # photo on LibRaw develops +2.7 dB at camera level 0.5 and +5.4 dB at 1, PolyU40 +0.09 dB; 0 = none. With
-# them each folder is half of PHOTO_REAL_SHARE (0.5).
+# them each folder is half of PHOTO_REAL_SHARE (0.5). PHOTO_DEMOSAIC (AHD): the LibRaw demosaic(s) of those pairs,
+# a comma-separated list drawn from per pair (`bench/develop_pairs.py --demosaic`; a name listed twice is drawn twice
+# as often).
 # PHOTO_SSIM (0.05): `--ssim-weight`, the weight of a 1 − SSIM term beside the L1 loss (CPU stage 12: SIDD_val10
 # +0.30 dB, SIDD_medium10 +0.19 dB, held-out PolyU40 +0.03 dB, where more of the plain L1 recipe had not paid).
 set -u
@@ -42,6 +45,7 @@ OUT=$2
 MINUTES=$3
 PY=${4:-python3}
 WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$OUT"
 export PYTHONPATH=${PYTHONPATH:-}:$(pwd)
 MODELS=${MODELS:-gaussian-color gaussian-gray photo}
@@ -59,8 +63,10 @@ if [ -d "$DATA/real/PolyU40" ]; then
     RADII=${PHOTO_MATCH:-8}
     if [[ " $MODELS " == *" photo "* ]] && [ "${PHOTO_DEVELOP_PAIRS:-200}" -gt 0 ] && $PY -c "import rawpy" 2>/dev/null; then
         if $PY bench/develop_pairs.py "$DATA/color" --out "$WORK/develop-pairs" --exclude-val "0.05,${SEED:-4}" \
-               --level-range 0.1,1 --count "${PHOTO_DEVELOP_PAIRS:-200}" --seed 3 > "$OUT/develop-pairs.log" 2>&1; then
+               --level-range 0.1,1 --count "${PHOTO_DEVELOP_PAIRS:-200}" --seed 3 --demosaic "${PHOTO_DEMOSAIC:-AHD}" \
+               > "$OUT/develop-pairs.log" 2>&1; then
             FOLDERS+=("$WORK/develop-pairs")
+            cp "$WORK/develop-pairs/pairs.tsv" "$OUT/develop-pairs.tsv"
             RADII="$RADII,0"
         else
             echo "develop pairs failed (see $OUT/develop-pairs.log); photo trains without them" >&2

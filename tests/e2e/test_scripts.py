@@ -145,6 +145,11 @@ def test_develop_pairs_makes_libraw_pairs_and_keeps_the_runs_validation_images_o
     assert {n.stem for n, _ in vng} == some  # the same photos, developed by another demosaic
     ahd = load_image(tmp_path / "some" / "clean" / vng[0][1].name).data
     assert np.abs(load_image(vng[0][1]).data - ahd).mean() > 1e-3
+    header, *rows = (tmp_path / "vng" / "pairs.tsv").read_text().splitlines()
+    assert header.split("\t") == ["name", "demosaic", "level", "wb_red", "wb_blue"]
+    recorded = {r.split("\t")[0]: r.split("\t") for r in rows}
+    assert set(recorded) == {n.name for n, _ in vng}
+    assert all(r[1] == "VNG" and 0.25 <= float(r[2]) <= 1 for r in recorded.values())
     res = subprocess.run([*script, "--out", str(tmp_path / "bad"), "--demosaic", "AHD,NOPE"], capture_output=True,
                          text=True, timeout=60)
     assert res.returncode == 2 and "NOPE" in res.stderr and not (tmp_path / "bad").exists()
