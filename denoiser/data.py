@@ -235,11 +235,26 @@ def split_pairs(pairs: Sequence[tuple[Path, Path]]) -> tuple[list[tuple[Path, Pa
     return train, val
 
 
+def _group_probabilities(folders: list[Path], weights: Mapping[Path, float] | None) -> np.ndarray | None:
+    """The draw probability of each pair folder from its weight; None where the draw is uniform (no weights, or
+    equal ones), so such runs draw exactly as before weights existed."""
+    if not weights:
+        return None
+    resolved = {Path(f).resolve(): w for f, w in weights.items()}
+    missing = [str(f) for f in folders if f.resolve() not in resolved]
+    if missing:
+        raise DenoiserError(f"no weight for the real pairs of {', '.join(missing)}: give one per folder")
+    w = np.array([resolved[f.resolve()] for f in folders], dtype=np.float64)
+    if len(folders) < 2 or np.all(w == w[0]):
+        return None
+    return w / w.sum()
+
+
 class PairSampler:
     """Aligned random patches of real noisy/clean pairs: (clean, noisy), each (B, C, P, P)."""
 
     def __init__(self, pairs: Sequence[tuple[Path, Path]], patch: int, channels: int, cache_mb: float = 4096,
-                 match_radius: MatchRadius = 0.0) -> None:
+                 match_radius: MatchRadius = 0.0, weights: Mapping[Path, float] | None = None) -> None:
         if not pairs:
             raise DenoiserError("no real noisy/clean pairs to train on")
         self.pairs = list(pairs)
@@ -249,13 +264,19 @@ class PairSampler:
         for pair in self.pairs:
             groups.setdefault(pair_folder(pair), []).append(pair)
         self.groups = list(groups.values())
+        self.group_p = _group_probabilities(list(groups), weights)
         self.patch = patch
         self.cache = ImageCache(channels, cache_mb)
 
     def _draw(self, rng: np.random.Generator) -> tuple[Path, Path]:
-        """One pair: a folder uniformly, then a pair of it, so a small set is not drowned by a large one beside it
-        (with one folder this is one draw over its pairs, as it always was)."""
-        group = self.groups[int(rng.integers(len(self.groups)))] if len(self.groups) > 1 else self.pairs
+        """One pair: a folder uniformly (or by its weight), then a pair of it, so a small set is not drowned by a
+        large one beside it (with one folder this is one draw over its pairs, as it always was)."""
+        if self.group_p is not None:
+            group = self.groups[int(rng.choice(len(self.groups), p=self.group_p))]
+        elif len(self.groups) > 1:
+            group = self.groups[int(rng.integers(len(self.groups)))]
+        else:
+            group = self.pairs
         return group[int(rng.integers(len(group)))]
 
     def _target(self, noisy: np.ndarray, pair: tuple[Path, Path]) -> np.ndarray:

@@ -35,6 +35,17 @@ def _radii(text: str) -> float | list[float]:
     return values[0] if len(values) == 1 else values
 
 
+def _weights(text: str) -> list[float]:
+    """--real-weights: a positive weight per --real-data folder, comma-separated."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected one weight per real folder 'W,W', not '{text}'") from None
+    if not all(v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"each real folder's weight is a positive number, not '{text}'")
+    return values
+
+
 # train's options named otherwise in the config; the others are named as their TrainConfig, NoiseConfig
 # or LossConfig field
 _RENAMED = {"noise": "noise.name", "jpeg_range": "noise.jpeg_quality", "loss": "loss.reconstruction"}
@@ -60,7 +71,7 @@ def _train_config(args: argparse.Namespace) -> Any:
     loss = LossConfig(reconstruction=args.loss, **{k: getattr(args, k) for k in loss_fields if hasattr(args, k)})
     flags = TrainConfig(
         data=args.data or [], out=args.out or "", real_data=args.real_data, real_share=args.real_share, val_on=args.val_on,
-        real_match_radius=args.real_match_radius,
+        real_match_radius=args.real_match_radius, real_weights=args.real_weights,
         arch=args.arch, arch_config=_parse_json_object(args.arch_config, "--arch-config") if args.arch_config else {},
         channels=args.channels, noise=noise, loss=loss, patch=args.patch, batch=args.batch, steps=args.steps,
         lr=args.lr, ema=args.ema, device=args.device, precision=args.precision, seed=args.seed, val_fraction=args.val_fraction,
@@ -195,13 +206,16 @@ def add_parser(sub: Any) -> None:
         t.add_argument(f"--{name}-range", type=_pair, default=default_range, metavar="LO,HI", help=range_help)
     t.add_argument("--real-data", nargs="+", default=[], metavar="DIR",
                    help="folders of real noisy/ and clean/ pairs; a fixed fifth of each folder's scenes validates, and "
-                        "each folder gives an equal part of the real samples, whatever its size")
+                        "each folder gives an equal part of the real samples, whatever its size (or --real-weights)")
     t.add_argument("--real-share", type=_share, default=0.25,
                    help="share of each batch drawn from --real-data (default 0.25)")
     t.add_argument("--real-match-radius", type=_radii, default=0.0, metavar="PX[,PX...]",
                    help="give each real pair's clean target the noisy shot's low frequencies (a Gaussian of PX px), "
                         "so the pairs teach what noise is and not a change of light or tone (default 0: off); "
                         "a list gives each --real-data folder its own radius, in order (0 for rendered pairs)")
+    t.add_argument("--real-weights", type=_weights, default=[], metavar="W,W[,W...]",
+                   help="each --real-data folder's weight in the draw of real samples, in order (e.g. 2,1: the first "
+                        "folder gives two thirds of them); default: equal parts")
     t.add_argument("--val-on", choices=VAL_ON, default="all",
                    help="what validates and so picks the best checkpoint: 'all' (synthetic crops and the held-out "
                         "real scenes, the default) or 'real' (the held-out scenes of --real-data alone)")

@@ -34,7 +34,8 @@ class StepBatches(torch.utils.data.Dataset):
         self.cfg = cfg
         self.noise_later = noise_later
         self.sampler = PatchSampler(files, cfg.patch, cfg.channels, seed=cfg.seed, cache_mb=cfg.cache_mb)
-        self.real = PairSampler(real, cfg.patch, cfg.channels, match_radius=cfg.match_radii()) if real else None
+        self.real = PairSampler(real, cfg.patch, cfg.channels, match_radius=cfg.match_radii(),
+                                 weights=cfg.folder_weights()) if real else None
         self.n_real = min(cfg.batch, int(round(cfg.batch * cfg.real_share))) if real else 0
 
     def __len__(self) -> int:

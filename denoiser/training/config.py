@@ -76,6 +76,8 @@ class TrainConfig:
     # > 0: real clean targets take the noisy shot's low frequencies (Gaussian, px); a list gives each real_data
     # folder its own radius (0 for pairs that already agree in light and tone, as rendered ones do)
     real_match_radius: float | list[float] = 0.0
+    # each real_data folder's weight in the draw of real samples, in order (empty: equal parts, whatever the sizes)
+    real_weights: list[float] = field(default_factory=list)
     val_on: str = "all"  # "all": synthetic and held-out real crops validate; "real": the held-out real scenes alone
     arch: str = "unet"
     arch_config: dict[str, Any] = field(default_factory=dict)
@@ -114,6 +116,11 @@ class TrainConfig:
         if isinstance(self.real_match_radius, (list, tuple)):
             self.real_match_radius = [float(r) for r in self.real_match_radius]
             self.match_radii()
+        if not all(isinstance(w, (int, float)) and w > 0 for w in self.real_weights):
+            raise DenoiserError(f"real_weights must be positive numbers, one per real_data folder, not {self.real_weights}")
+        self.real_weights = [float(w) for w in self.real_weights]
+        if self.real_data:
+            self.folder_weights()
 
     def match_radii(self) -> float | dict[Path, float]:
         """The match radius of the real pairs: one for all, or each real_data folder (resolved) → its own."""
@@ -123,6 +130,15 @@ class TrainConfig:
             raise DenoiserError(f"real_match_radius gives {len(self.real_match_radius)} radii for "
                                 f"{len(self.real_data)} real_data folders: give one, or one per folder")
         return {Path(folder).resolve(): r for folder, r in zip(self.real_data, self.real_match_radius, strict=True)}
+
+    def folder_weights(self) -> dict[Path, float] | None:
+        """Each real_data folder (resolved) → its weight in the draw of real samples; None: equal parts."""
+        if not self.real_weights:
+            return None
+        if len(self.real_weights) != len(self.real_data):
+            raise DenoiserError(f"real_weights gives {len(self.real_weights)} weights for {len(self.real_data)} "
+                                "real_data folders: give one per folder, in order")
+        return {Path(folder).resolve(): w for folder, w in zip(self.real_data, self.real_weights, strict=True)}
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as plain data (what checkpoints store); `resume` is where a run came from, not the recipe."""

@@ -173,6 +173,34 @@ def test_each_real_folder_keeps_its_own_held_out_scenes_and_share(tmp_path: Path
     draws = [sampler._draw(np.random.default_rng(s))[0].parent.parent for s in range(400)]
     share = draws.count(pairs_folder) / len(draws)
     assert 0.4 < share < 0.6  # 4 scenes beside 16 still make half the real samples
+    weighted = PairSampler(train, 32, 3, weights={pairs_folder: 3.0, big: 1.0})
+    draws = [weighted._draw(np.random.default_rng(s))[0].parent.parent for s in range(400)]
+    assert 0.68 < draws.count(pairs_folder) / len(draws) < 0.82  # weighted 3:1, a quarter from the big one
+    equal = PairSampler(train, 32, 3, weights={pairs_folder: 2.0, big: 2.0})
+    assert [equal._draw(np.random.default_rng(s)) for s in range(50)] == \
+        [sampler._draw(np.random.default_rng(s)) for s in range(50)]  # equal weights draw as before weights existed
+    with pytest.raises(DenoiserError, match="no weight for the real pairs of"):
+        PairSampler(train, 32, 3, weights={pairs_folder: 1.0})
+    cfg = TrainConfig(data=["x"], out="m.pt", real_data=[str(pairs_folder), str(big)], real_share=0.5,
+                      real_weights=[3, 1], patch=32, batch=8)
+    batches = StepBatches(sorted((pairs_folder / "clean").glob("*.png")), cfg, real=train)
+    assert batches.real.group_p is not None and list(batches.real.group_p) == [0.75, 0.25]
+
+
+def test_real_weights_name_every_folder_and_come_from_the_command_line(tmp_path: Path) -> None:
+    from denoiser.cli import build_parser
+    from denoiser.cli.train import _train_config
+
+    with pytest.raises(DenoiserError, match="one per folder"):
+        TrainConfig(data=["x"], out="m.pt", real_data=["a", "b", "c"], real_weights=[2.0, 1.0])
+    with pytest.raises(DenoiserError, match="positive"):
+        TrainConfig(data=["x"], out="m.pt", real_data=["a", "b"], real_weights=[2.0, 0.0])
+    argv = ["train", "--data", "d", "--out", str(tmp_path / "m.pt"), "--real-data", "a", "b", "--real-weights", "2,1"]
+    cfg = _train_config(build_parser().parse_args(argv))
+    assert cfg.real_weights == [2.0, 1.0] and list(cfg.folder_weights().values()) == [2.0, 1.0]
+    assert TrainConfig.from_dict(cfg.to_dict()).real_weights == [2.0, 1.0]  # as a checkpoint stores it
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*argv[:-1], "2,-1"])
 
 
 def test_batches_mix_real_pairs_deterministically(tmp_path: Path, pairs_folder: Path) -> None:
