@@ -236,15 +236,14 @@ def split_pairs(pairs: Sequence[tuple[Path, Path]]) -> tuple[list[tuple[Path, Pa
 
 
 def _group_probabilities(folders: list[Path], weights: Mapping[Path, float] | None) -> np.ndarray | None:
-    """The draw probability of each pair folder from its weight; None where the draw is uniform (no weights, or
-    equal ones), so such runs draw exactly as before weights existed."""
+    """The draw probability of each pair folder from its weight (keyed by resolved folder, as match radii are);
+    None where the draw is uniform (no weights, or equal ones), so such runs draw exactly as before weights existed."""
     if not weights:
         return None
-    resolved = {Path(f).resolve(): w for f, w in weights.items()}
-    missing = [str(f) for f in folders if f.resolve() not in resolved]
+    missing = [str(f) for f in folders if f.resolve() not in weights]
     if missing:
         raise DenoiserError(f"no weight for the real pairs of {', '.join(missing)}: give one per folder")
-    w = np.array([resolved[f.resolve()] for f in folders], dtype=np.float64)
+    w = np.array([weights[f.resolve()] for f in folders], dtype=np.float64)
     if len(folders) < 2 or np.all(w == w[0]):
         return None
     return w / w.sum()

@@ -24,12 +24,17 @@ from denoiser.training.config import CLEAN_SIGMAS, SIGMA_MAPS, VAL_ON
 from denoiser.training.events import TrainProgress
 
 
+def _numbers(text: str, expected: str) -> list[float]:
+    """A comma-separated list of numbers, or the usage error that names what was `expected`."""
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, not '{text}'") from None
+
+
 def _radii(text: str) -> float | list[float]:
     """--real-match-radius: one radius in px, or a comma-separated one per --real-data folder."""
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a radius in px or one per real folder 'PX,PX', not '{text}'") from None
+    values = _numbers(text, "a radius in px or one per real folder 'PX,PX'")
     if any(v < 0 for v in values):
         raise argparse.ArgumentTypeError(f"a match radius is 0 (off) or more px, not '{text}'")
     return values[0] if len(values) == 1 else values
@@ -37,10 +42,7 @@ def _radii(text: str) -> float | list[float]:
 
 def _weights(text: str) -> list[float]:
     """--real-weights: a positive weight per --real-data folder, comma-separated."""
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected one weight per real folder 'W,W', not '{text}'") from None
+    values = _numbers(text, "one weight per real folder 'W,W'")
     if not all(v > 0 for v in values):
         raise argparse.ArgumentTypeError(f"each real folder's weight is a positive number, not '{text}'")
     return values
