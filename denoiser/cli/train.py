@@ -12,6 +12,7 @@ from denoiser.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
+    _float_in,
     _jpeg_range,
     _pair,
     _positive,
@@ -48,6 +49,8 @@ def _weights(text: str) -> list[float]:
     return values
 
 
+_MIN_LR = _float_in(0.0, float("inf"), "expected a number, not '{text}'", "expected 0 or more, not '{text}'")
+
 # train's options named otherwise in the config; the others are named as their TrainConfig, NoiseConfig
 # or LossConfig field
 _RENAMED = {"noise": "noise.name", "jpeg_range": "noise.jpeg_quality", "loss": "loss.reconstruction"}
@@ -76,9 +79,9 @@ def _train_config(args: argparse.Namespace) -> Any:
         real_match_radius=args.real_match_radius, real_weights=args.real_weights,
         arch=args.arch, arch_config=_parse_json_object(args.arch_config, "--arch-config") if args.arch_config else {},
         channels=args.channels, noise=noise, loss=loss, patch=args.patch, batch=args.batch, steps=args.steps,
-        lr=args.lr, ema=args.ema, device=args.device, precision=args.precision, seed=args.seed, val_fraction=args.val_fraction,
+        lr=args.lr, min_lr=args.min_lr, ema=args.ema, device=args.device, precision=args.precision, seed=args.seed, val_fraction=args.val_fraction,
         val_every=args.val_every, checkpoint_every=args.checkpoint_every, warmup=args.warmup, minutes=args.minutes,
-        base=args.base, resume=args.resume, threads=args.threads, workers=args.workers, description=args.description,
+        base=args.base, freeze_encoder=args.freeze_encoder, resume=args.resume, threads=args.threads, workers=args.workers, description=args.description,
     ).to_dict()
     given = {_config_key(d, noise_fields, loss_fields) for d in getattr(args, "given", set(vars(args)))}
     given |= {f"arch_config.{k}" for k in flags["arch_config"]}
@@ -233,6 +236,8 @@ def add_parser(sub: Any) -> None:
     t.add_argument("--batch", type=_positive(int), default=16)
     t.add_argument("--steps", type=_positive(int), default=10000)
     t.add_argument("--lr", type=_positive(float), default=5e-4)
+    t.add_argument("--min-lr", type=_MIN_LR, default=1e-5, metavar="LR",
+                   help="where the cosine schedule ends (default 1e-5; a --lr below it is kept constant)")
     t.add_argument("--warmup", type=int, default=200, help="linear learning-rate warm-up steps")
     t.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                    help="validate and save the exponential moving average of the weights, e.g. 0.999 "
@@ -244,6 +249,8 @@ def add_parser(sub: Any) -> None:
                    help="auto: mixed precision on CUDA and on CPUs with native bf16, else fp32")
     t.add_argument("--resume", default=None, metavar="CKPT", help="a *.state.pt written by an earlier run")
     t.add_argument("--base", default=None, help="initialise from this checkpoint")
+    t.add_argument("--freeze-encoder", action="store_true",
+                   help="train the decoder only (the encoder keeps --base's weights), a gentler fine-tune")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--val-fraction", type=float, default=0.05)
     t.add_argument("--val-every", type=int, default=500)

@@ -56,7 +56,8 @@ def training_precision(precision: str, device: torch.device) -> tuple[bool, torc
 def lr_at(step: int, cfg: TrainConfig, elapsed: float | None = None) -> float:
     """Linear warm-up, then cosine decay from `lr` to `min_lr` over the run.
 
-    With a time budget (`minutes`) and the run's `elapsed` seconds, the decay follows whichever is
+    A `min_lr` above `lr` (a gentle fine-tune at, say, 5e-6 under the default floor of 1e-5) is taken as
+    `lr`: the rate then stays constant instead of climbing over the run. With a time budget (`minutes`) and the run's `elapsed` seconds, the decay follows whichever is
     further along, steps or time, so a run stopped by its budget still ends at a low learning rate.
     """
     if step < cfg.warmup:
@@ -64,7 +65,7 @@ def lr_at(step: int, cfg: TrainConfig, elapsed: float | None = None) -> float:
     t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
     if cfg.minutes and elapsed is not None:
         t = max(t, elapsed / (cfg.minutes * 60))
-    return cosine_lr(t, cfg.lr, cfg.min_lr)
+    return cosine_lr(t, cfg.lr, min(cfg.min_lr, cfg.lr))
 
 
 def cosine_lr(t: float, lr: float, min_lr: float) -> float:

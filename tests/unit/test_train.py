@@ -295,3 +295,44 @@ def test_the_cosine_schedule_runs_from_lr_to_min_lr_and_stays_there():
     assert cosine_lr(0.0, 1e-3, 1e-5) == pytest.approx(1e-3)
     assert cosine_lr(0.5, 1e-3, 1e-5) == pytest.approx((1e-3 + 1e-5) / 2)
     assert cosine_lr(1.0, 1e-3, 1e-5) == cosine_lr(3.0, 1e-3, 1e-5) == pytest.approx(1e-5)
+
+
+def test_a_learning_rate_under_the_floor_stays_constant_instead_of_climbing(folder):
+    gentle = TrainConfig(data=[str(folder)], out="x.pt", lr=5e-6, warmup=0, steps=1000, minutes=1.0)
+    assert gentle.min_lr == 1e-5  # the default floor sits above this --lr
+    rates = [lr_at(s, gentle, elapsed=e) for s, e in ((0, 0.0), (500, 30.0), (999, 60.0), (999, 90.0))]
+    assert rates == pytest.approx([5e-6] * 4)
+    usual = TrainConfig(data=[str(folder)], out="x.pt", lr=5e-5, warmup=0, steps=1000)
+    assert lr_at(999, usual) == pytest.approx(1e-5, rel=1e-3) and lr_at(0, usual) == pytest.approx(5e-5)
+
+
+def test_train_cli_takes_the_floor_of_the_schedule_and_freezing_the_encoder(tmp_path):
+    from denoiser.cli import build_parser
+    from denoiser.cli.train import _train_config
+
+    argv = ["train", "--data", "d", "--out", str(tmp_path / "m.pt")]
+    plain = _train_config(build_parser().parse_args(argv))
+    assert plain.min_lr == 1e-5 and plain.freeze_encoder is False
+    cfg = _train_config(build_parser().parse_args([*argv, "--min-lr", "0", "--freeze-encoder"]))
+    assert cfg.min_lr == 0.0 and cfg.freeze_encoder is True
+    assert TrainConfig.from_dict(cfg.to_dict()).freeze_encoder is True  # as a checkpoint stores it
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*argv, "--min-lr", "-1e-5"])
+
+
+def test_freezing_the_encoder_trains_the_decoder_alone(folder, tmp_path):
+    from denoiser.checkpoint import load_model
+
+    arch = {"channels": [8, 16]}
+    base = tmp_path / "base.pt"
+    drain(train(TrainConfig(data=[str(folder)], out=str(base), arch_config=arch, patch=32, batch=2, steps=2,
+                            val_every=0, val_fraction=0.2, warmup=0)))
+    out = tmp_path / "frozen.pt"
+    drain(train(TrainConfig(data=[str(folder)], out=str(out), arch_config=arch, patch=32, batch=2, steps=4, lr=1e-2,
+                            val_every=0, val_fraction=0.2, warmup=0, base=str(base), freeze_encoder=True, seed=3)))
+    before, after = load_model(base).net, load_model(out).net
+    encoder = {id(p) for m in after.encoder_modules() for p in m.parameters()}
+    moved = {name: not torch.equal(p, before.state_dict()[name]) for name, p in after.named_parameters()}
+    frozen = {name for name, p in after.named_parameters() if id(p) in encoder}
+    assert frozen and not any(moved[n] for n in frozen)
+    assert any(moved[n] for n in moved if n not in frozen)
