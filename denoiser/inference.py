@@ -190,6 +190,14 @@ def sigma_ceiling(noise: dict) -> float:
     return max(75.0, float(top or 0.0))
 
 
+def auto_sigma(image: np.ndarray, model: LoadedModel | DenoiserNet) -> float:
+    """The σ (0–255 scale) Auto gives `model` for `image` (H, W, C; float in [0, 1] or uint8/uint16): the
+    blind estimate of the central 1024² crop, clamped at the model's `sigma_ceiling`."""
+    scale = _source_scale(image)
+    return min(estimate_sigma(centre_crop(image, 1024).astype(np.float32) * np.float32(scale)),
+               sigma_ceiling(model.info.noise if isinstance(model, LoadedModel) else {}))
+
+
 def denoise_array(
     image: np.ndarray,
     model: LoadedModel | DenoiserNet,
@@ -231,8 +239,7 @@ def denoise_array(
     scale = _source_scale(image)
     estimated = sigma is None
     if sigma is None:
-        sigma = min(estimate_sigma(_centre_crop(image, 1024).astype(np.float32) * np.float32(scale)),
-                    sigma_ceiling(model.info.noise if isinstance(model, LoadedModel) else {}))
+        sigma = auto_sigma(image, model)
     h, w, c = image.shape
     net = net.to(dev).eval().to(memory_format=torch.channels_last)
     mult = max(1, net.size_multiple)
@@ -318,7 +325,8 @@ def _cut(src: torch.Tensor, top: int, left: int, shape: tuple[int, int], chans: 
     return src[:, :, chans].index_select(0, rows).index_select(1, cols)
 
 
-def _centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The central `size`² part of an (H, W[, C]) image, or all of it along a side that is smaller."""
     h, w = image.shape[:2]
     y, x = max(0, (h - size) // 2), max(0, (w - size) // 2)
     return image[y : y + size, x : x + size]

@@ -14,9 +14,10 @@ from denoiser.device import resolve_device
 from denoiser.errors import ImageReadError
 from denoiser.estimate import estimate_sigma
 from denoiser.imageio import Image, load_image, save_image
-from denoiser.inference import DenoiseResult, denoise_array
+from denoiser.inference import DenoiseResult, centre_crop, denoise_array
 from denoiser.metrics import psnr, ssim
 from denoiser.noise import add_noise
+from denoiser.noise_level import model_noise_level
 from denoiser.progress import Progress, ProgressGen
 from denoiser.raw import (
     RawMosaic,
@@ -144,9 +145,12 @@ def save_work(image: Image, data: np.ndarray, path: Path, bit_depth: int | None,
 
 def estimate_noise(data: np.ndarray) -> float:
     """σ (0–255) of the image's noise, from its centre (as the engine's Auto does)."""
-    h, w = data.shape[:2]
-    y, x = max(0, (h - ESTIMATE_CROP) // 2), max(0, (w - ESTIMATE_CROP) // 2)
-    return estimate_sigma(data[y : y + ESTIMATE_CROP, x : x + ESTIMATE_CROP])
+    return estimate_sigma(centre_crop(data, ESTIMATE_CROP))
+
+
+def model_noise(data: np.ndarray, model_path: Path, model_source: str, device: str) -> float:
+    """The noise level (RMS, 0–255) the model (cached) removes from the image's centre, told Auto's σ."""
+    return model_noise_level(data, cached_model(model_path, model_source), device=device)
 
 
 def quality(reference: np.ndarray, test: np.ndarray) -> tuple[float, float]:

@@ -59,6 +59,7 @@ class MainWindow(QMainWindow):
         self.tasks = TaskController(self)
         self.metrics_calc = LatestOnly(self.tasks.pool, self)
         self.sigma_calc = LatestOnly(self.tasks.pool, self)
+        self.level_calc = LatestOnly(self.tasks.pool, self)
         self.recent = files.RecentFiles()
         self.batch_dialog: BatchDialog | None = None
         self.finetune_dialog: FinetuneDialog | None = None
@@ -144,6 +145,7 @@ class MainWindow(QMainWindow):
         self.denoise_panel.preview_requested.connect(self.preview_region)
         self.denoise_panel.strength_changed.connect(lambda _s: self._strength_timer.start())
         self.denoise_panel.model_changed.connect(lambda name: settings.write("denoise/model", name))
+        self.denoise_panel.model_changed.connect(lambda _name: self._read_noise_level())
         self.denoise_panel.quality_combo.currentIndexChanged.connect(
             lambda: settings.write("denoise/ensemble", self.denoise_panel.ensemble()))
         self.status.cancel_requested.connect(self.cancel_task)
@@ -406,6 +408,22 @@ class MainWindow(QMainWindow):
                 self.denoise_panel.set_estimated_sigma(sigma)
 
         self.sigma_calc.submit(partial(jobs.estimate_noise, source), done)
+        self._read_noise_level()
+
+    def _read_noise_level(self) -> None:
+        """Have the selected model read the input's noise level (what it removes from the centre)."""
+        doc, panel = self.doc, self.denoise_panel
+        panel.set_model_level(None)
+        info = panel.selected_model()
+        if doc is None or info is None:
+            return
+        source = doc.source
+
+        def done(level: float) -> None:
+            if self.doc is doc and doc.source is source and panel.selected_model() is info:
+                panel.set_model_level(level)
+
+        self.level_calc.submit(partial(jobs.model_noise, source, info.path, info.source, panel.device()), done)
 
     def _schedule_metrics(self) -> None:
         doc = self.doc

@@ -51,7 +51,7 @@ def main() -> None:
         app.processEvents()
 
     def idle() -> bool:
-        return not win.tasks.busy and win.metrics_calc.idle and win.sigma_calc.idle
+        return not win.tasks.busy and win.metrics_calc.idle and win.sigma_calc.idle and win.level_calc.idle
 
     def shot(name: str) -> None:
         win.compare.fit()

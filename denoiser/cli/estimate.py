@@ -10,6 +10,7 @@ from typing import Any
 from denoiser.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_USAGE,
 )
 from denoiser.errors import DenoiserError
 
@@ -18,7 +19,17 @@ def run(args: argparse.Namespace) -> int:
     from denoiser.data import find_images
     from denoiser.estimate import estimate_sigma
     from denoiser.imageio import load_image
+    from denoiser.noise_level import model_noise_level
 
+    model = None
+    if args.model:
+        from denoiser.checkpoint import load_model
+
+        try:
+            model = load_model(args.model)
+        except DenoiserError as exc:
+            print(f"estimate: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     failed = 0
     files = []
     for item in args.inputs:  # folders give their images, as in denoise and add-noise
@@ -27,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
     for f in files:
         try:
             img = load_image(f)
-            print(f"{f}\t{estimate_sigma(img.data, args.method):.2f}")
+            line = f"{f}\t{estimate_sigma(img.data, args.method):.2f}"
+            if model is not None:
+                line += f"\t{model_noise_level(img.data, model, device=args.device):.2f}"
+            print(line, flush=True)
         except DenoiserError as exc:
             failed += 1
             print(f"failed: {exc}", file=sys.stderr)
@@ -42,4 +56,8 @@ def add_parser(sub: Any) -> None:
     e.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     e.add_argument("--method", default="immerkaer", choices=["immerkaer", "pca", "mad"])
     e.add_argument("--recursive", action="store_true", help="descend into sub-folders")
+    e.add_argument("--model", default=None, metavar="NAME",
+                   help="also print the noise level this model reads: the RMS (0–255) of what it removes from "
+                        "the central 512² crop told Auto's σ; camera noise, which the blind σ reads low, shows here")
+    e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where --model runs")
     e.set_defaults(func=run)

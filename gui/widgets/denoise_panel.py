@@ -24,6 +24,9 @@ from denoiser.device import available_devices
 from denoiser.inference import min_tile, sigma_ceiling
 
 MAX_SIGMA = 75
+LEVEL_TIP = ("σ is what Auto tells the model: white noise measured in flat areas. Camera noise, smoothed by "
+             "demosaicing and in-camera processing, reads low there. The noise level is the RMS, in 8-bit levels, "
+             "of what the selected model removes from the centre of this image: what you see.")
 QUALITY_CHOICES = (  # (label, self-ensemble passes); see denoiser.ensemble
     ("Standard", 1),
     ("Better · 2 passes (2× time)", 2),
@@ -93,6 +96,7 @@ class DenoisePanel(QGroupBox):
         self.sigma_label.setMinimumWidth(120)
         self.sigma_label.setWordWrap(True)
         self.estimated_sigma: float | None = None
+        self.model_level: float | None = None  # RMS of the noise the model removes from the centre (0–255)
         sigma_row = QHBoxLayout()
         sigma_row.addWidget(self.auto_sigma)
         sigma_row.addWidget(self.sigma_slider, 1)
@@ -230,6 +234,11 @@ class DenoisePanel(QGroupBox):
         self.estimated_sigma = sigma
         self._update_sigma_label()
 
+    def set_model_level(self, level: float | None) -> None:
+        """Show the noise level the selected model reads in the current input (None: not known yet)."""
+        self.model_level = level
+        self._update_sigma_label()
+
     def _update_sigma_label(self) -> None:
         auto = self.auto_sigma.isChecked()
         self.sigma_slider.setEnabled(not auto)
@@ -237,13 +246,17 @@ class DenoisePanel(QGroupBox):
             est, model = self.estimated_sigma, self.selected_model()
             ceiling = sigma_ceiling(model.noise) if model is not None else None
             if est is None:
-                self.sigma_label.setText("estimated σ ≈ –")
+                text = "estimated σ ≈ –"
             elif ceiling is not None and est > ceiling:
-                self.sigma_label.setText(f"estimated σ ≈ {est:.1f}: beyond the model, {ceiling:g} used")
+                text = f"estimated σ ≈ {est:.1f}: beyond the model, {ceiling:g} used"
             else:
-                self.sigma_label.setText(f"estimated σ ≈ {est:.1f}")
+                text = f"estimated σ ≈ {est:.1f}"
+            if est is not None and self.model_level is not None:
+                text += f" · noise ≈ {self.model_level:.1f} levels"
+            self.sigma_label.setText(text)
         else:
             self.sigma_label.setText(f"σ = {self.sigma_slider.value()}")
+        self.sigma_label.setToolTip(LEVEL_TIP if auto and self.model_level is not None else "")
 
     def _share_slider(self, tip: str, value: int = 100) -> tuple[QSlider, QHBoxLayout]:
         """A 0–100 % slider with its value label; moving it emits `strength_changed`."""

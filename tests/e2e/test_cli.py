@@ -395,3 +395,21 @@ def test_bf16_asked_for_on_a_cpu_without_it_is_warned_about_and_still_runs(tmp_p
         assert main(["denoise", str(photo), "-o", str(out), "--precision", "bf16", "--device", "cpu", "-q"]) == 0
         assert load_image(out).data.shape == (48, 64, 3)
         assert ("bf16 is emulated on this CPU" in capsys.readouterr().err) is not native
+
+
+def test_estimate_with_a_model_reads_real_camera_noise_the_blind_sigma_reads_low(tmp_path, capsys):
+    """A real ISO-3200-class JPEG pair from PolyU40: the blind σ reads under a level; the model's reading does not."""
+    polyu = shared_data("train", "real", "PolyU40")
+    paths = []
+    for part in ("noisy", "clean"):
+        a = np.asarray(PILImage.open(polyu / part / "Nikon800_wall.jpg").convert("RGB"))
+        h, w = a.shape[:2]
+        paths.append(tmp_path / f"{part}.png")
+        PILImage.fromarray(a[h // 2 - 384 : h // 2 + 384, w // 2 - 384 : w // 2 + 384]).save(paths[-1])
+    assert main(["estimate", "--model", "photo", "--device", "cpu", *map(str, paths)]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.strip().splitlines()]
+    (noisy, sigma, level), (clean, _clean_sigma, clean_level) = [(r[0], float(r[1]), float(r[2])) for r in rows]
+    assert noisy.endswith("noisy.png") and clean.endswith("clean.png")
+    assert sigma < 2.0 and level > 2 * sigma and level > 1.3 * clean_level
+    assert main(["estimate", "--model", "no-such-model", str(paths[0])]) == 2
+    assert "no model named 'no-such-model'" in capsys.readouterr().err

@@ -48,8 +48,8 @@ def write_corrupt(path: Path) -> Path:
 
 def wait_idle(qtbot, window, timeout: int = 20000) -> None:
     """Until no task and no background calculation is running."""
-    qtbot.waitUntil(lambda: not window.tasks.busy and window.metrics_calc.idle and window.sigma_calc.idle,
-                    timeout=timeout)
+    qtbot.waitUntil(lambda: not window.tasks.busy and window.metrics_calc.idle and window.sigma_calc.idle
+                    and window.level_calc.idle, timeout=timeout)
 
 
 def open_image(qtbot, window, path: Path) -> None:

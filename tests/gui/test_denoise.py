@@ -197,7 +197,7 @@ def test_an_estimate_beyond_the_model_says_what_is_used(qtbot, opened, monkeypat
     panel = win.denoise_panel
     assert panel.auto_sigma.isChecked() and "beyond" not in panel.sigma_label.text()
     panel.set_estimated_sigma(210.9)  # what a dithered 1-bit scan reads as
-    assert panel.sigma_label.text() == "estimated σ ≈ 210.9: beyond the model, 75 used"
+    assert panel.sigma_label.text().startswith("estimated σ ≈ 210.9: beyond the model, 75 used · noise ≈ ")
     sigmas = []
     real = jobs.denoise_array
     monkeypatch.setattr(jobs, "denoise_array", lambda *a, **k: (sigmas.append(k["sigma"]), real(*a, **k))[1])
@@ -205,7 +205,7 @@ def test_an_estimate_beyond_the_model_says_what_is_used(qtbot, opened, monkeypat
     wait_idle(qtbot, win)
     assert sigmas == [75.0]
     panel.set_estimated_sigma(30.0)
-    assert panel.sigma_label.text() == "estimated σ ≈ 30.0"
+    assert panel.sigma_label.text().startswith("estimated σ ≈ 30.0 · noise ≈ ")
 
 
 def test_quality_choice_is_restored_in_a_new_window(qtbot, window) -> None:
@@ -307,3 +307,45 @@ def test_tile_box_offers_auto_and_only_tiles_the_tiler_keeps(qtbot, window) -> N
     assert box.value() == min_tile() and window.denoise_panel.tile() == min_tile()
     box.setValue(512)
     assert window.denoise_panel.tile() == 512
+
+
+def test_auto_shows_the_noise_level_the_model_reads(qtbot, window, models_dir: Path, tmp_path: Path) -> None:
+    """A real camera JPEG: the blind σ reads a fraction of its noise; the label adds what the model removes."""
+    import re
+
+    from denoiser.checkpoint import load_model
+    from denoiser.noise_level import model_noise_level
+
+    polyu = Path(__file__).resolve().parents[3] / "shared" / "data" / "train" / "real" / "PolyU40" / "noisy"
+    if not polyu.is_dir():
+        pytest.skip(f"shared data not found: {polyu}")
+    from PIL import Image as PILImage
+
+    a = np.asarray(PILImage.open(polyu / "Nikon800_wall.jpg").convert("RGB"))
+    h, w = a.shape[:2]
+    path = tmp_path / "wall.png"
+    PILImage.fromarray(a[h // 2 - 192 : h // 2 + 192, w // 2 - 192 : w // 2 + 192]).save(path)
+    import shutil
+
+    from tests.helpers import REPO
+
+    for name in ("photo", "gaussian-color"):  # the tests' tiny models shadow the bundled ones by name
+        shutil.copy(REPO / "resources" / "models" / f"{name}.pt", models_dir / f"bundled-{name}.pt")
+    window.refresh_models("bundled-photo")
+    panel = window.denoise_panel
+    open_image(qtbot, window, path)
+    assert panel.model_name() == "bundled-photo" and panel.auto_sigma.isChecked()
+    found = re.fullmatch(r"estimated σ ≈ ([\d.]+) · noise ≈ ([\d.]+) levels", panel.sigma_label.text())
+    assert found, panel.sigma_label.text()
+    sigma, level = map(float, found.groups())
+    assert level > 2 * sigma
+    assert level == pytest.approx(model_noise_level(window.doc.source, load_model("bundled-photo"), device="cpu"),
+                                  abs=0.05)
+    assert "what the selected model removes" in panel.sigma_label.toolTip()
+    panel.model_combo.setCurrentIndex(panel.model_combo.findData("bundled-gaussian-color"))
+    wait_idle(qtbot, window)
+    other = float(re.search(r"noise ≈ ([\d.]+) levels", panel.sigma_label.text()).group(1))
+    assert other == pytest.approx(model_noise_level(window.doc.source, load_model("bundled-gaussian-color"), device="cpu"),
+                                  abs=0.05)
+    panel.auto_sigma.setChecked(False)  # a manual σ: the reading (made with Auto's σ) is not shown
+    assert panel.sigma_label.text().startswith("σ = ") and panel.sigma_label.toolTip() == ""
