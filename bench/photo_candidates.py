@@ -3,7 +3,9 @@
 For each checkpoint, run blind as the app runs it (fp32): the held-out PolyU40 scenes (PSNR / SSIM, the crops
 `bench/quality.py` cuts), LibRaw develops of the seed-16 validation photos of train/color at camera levels 0.5
 and 1 (PSNR against the clean develop; `--levels` picks others, e.g. 0.1,0.2 for the low-noise end, where a
-recipe can help noisy photos and harm nearly clean ones), the same photos JPEG-compressed at q 20 / 30 / 40 without noise, and the
+recipe can help noisy photos and harm nearly clean ones), noise that is alike in every channel (the held-out
+PolyU40 crops in black and white, and the seed-16 photos with Gaussian σ 15 the same in each channel, in colour
+and in black and white: what a B&W photo or strong chroma noise reduction leaves), the same photos JPEG-compressed at q 20 / 30 / 40 without noise, and the
 clean-photo fidelity of the seed-11 validation photos as they are and ×1.5 clipped (mean shift per channel in
 8-bit levels, PSNR against the input). Central 512² crops throughout; candidates are compared in one process.
 
@@ -40,18 +42,12 @@ from denoiser.errors import DenoiserError  # noqa: E402
 from denoiser.evaluate import to_8bit  # noqa: E402
 from denoiser.fidelity import measure_fidelity, overexpose  # noqa: E402
 from denoiser.imageio import load_image  # noqa: E402
+from denoiser.inference import centre_crop  # noqa: E402
 from denoiser.metrics import psnr, ssim  # noqa: E402
 
 CROP = 512
 LEVELS = ("0.5", "1")
 JPEG_QUALITIES = (20, 30, 40)
-
-
-def central_crop(a: np.ndarray, n: int = CROP) -> np.ndarray:
-    """The central n×n crop (the whole image when it is smaller)."""
-    h, w = a.shape[:2]
-    y, x = max(0, (h - n) // 2), max(0, (w - n) // 2)
-    return a[y : y + n, x : x + n]
 
 
 def val_files(photos: list[Path], seed: int) -> list[Path]:
@@ -61,7 +57,7 @@ def val_files(photos: list[Path], seed: int) -> list[Path]:
 
 def val_crops(files: list[Path], limit: int | None) -> list[np.ndarray]:
     """Central crops (8-bit, float64) of `files`."""
-    return [central_crop(np.asarray(PILImage.open(f).convert("RGB"), dtype=np.float64)) for f in files[:limit]]
+    return [centre_crop(np.asarray(PILImage.open(f).convert("RGB"), dtype=np.float64), CROP) for f in files[:limit]]
 
 
 def develop_pairs(folder: Path, val: list[Path], limit: int | None,
@@ -73,7 +69,7 @@ def develop_pairs(folder: Path, val: list[Path], limit: int | None,
         if not found:
             raise DenoiserError(f"no develops at level {level} in {folder}: make them with bench/develop_pairs.py "
                                 f"--only-val 0.05,16 --levels {','.join(levels)}")
-        pairs[level] = [tuple(central_crop(load_image(folder / part / f"{stem}_{level}.png").data.astype(np.float32))
+        pairs[level] = [tuple(centre_crop(load_image(folder / part / f"{stem}_{level}.png").data.astype(np.float32), CROP)
                               for part in ("clean", "noisy")) for stem in found]
     return pairs
 
@@ -92,6 +88,18 @@ def develop_sets(folders: list[Path], val: list[Path], limit: int | None,
     return sets
 
 
+def luma(a: np.ndarray) -> np.ndarray:
+    """The (H, W, 1) black-and-white version (Rec. 601 luma) of an (H, W, 3) image on the 0–255 scale."""
+    return (a @ np.array([0.299, 0.587, 0.114]))[..., None]
+
+
+def luma_noise(a: np.ndarray, seed: int, sigma: float = 15.0) -> np.ndarray:
+    """`a` (0–255) with seeded Gaussian noise of `sigma` that is the same in every channel (the noise of a B&W
+    photo, or of a colour one after strong chroma noise reduction), clipped and rounded to 8 bits."""
+    noise = np.random.default_rng(seed).normal(0.0, sigma, a.shape[:2])[..., None]
+    return np.clip(np.round(a + noise), 0, 255)
+
+
 def figures(restore: Callable[[np.ndarray], np.ndarray], polyu: list, develops: dict, clean16: list[np.ndarray],
             clean11: list[np.ndarray]) -> dict[str, float | tuple[float, ...]]:
     """The candidate's figures (see the module docstring); `restore` maps float32 [0, 1] to the same."""
@@ -102,6 +110,13 @@ def figures(restore: Callable[[np.ndarray], np.ndarray], polyu: list, develops: 
         out["PolyU40 SSIM"] = float(np.mean([ssim(c, r) for (_n, c, _x), r in zip(polyu, restored, strict=True)]))
     for label, pairs in develops.items():
         out[label] = float(np.mean([psnr(c, restore(n), 1.0) for c, n in pairs]))
+    if polyu:
+        gray = [(luma(c), luma(x)) for _name, c, x in polyu]
+        out["PolyU40 gray"] = float(np.mean([psnr(c, to_8bit(restore((x / 255.0).astype(np.float32)) * 255.0))
+                                             for c, x in gray]))
+    for label, pairs in (("luma noise σ15", [(c, luma_noise(c, i)) for i, c in enumerate(clean16)]),
+                         ("gray σ15", [(luma(c), luma_noise(luma(c), i)) for i, c in enumerate(clean16)])):
+        out[label] = float(np.mean([psnr(c, to_8bit(restore((x / 255.0).astype(np.float32)) * 255.0)) for c, x in pairs]))
     for q in JPEG_QUALITIES:
         out[f"JPEG q{q}"] = float(np.mean([psnr(c, to_8bit(restore((jpeg_round_trip(c, q) / 255.0).astype(np.float32)) * 255.0))
                                            for c in clean16]))

@@ -209,6 +209,10 @@ def add_parser(sub: Any) -> None:
     for name, share_help, default_range, range_help in steps:
         t.add_argument(f"--{name}-prob", type=_share, default=0.0, help=share_help)
         t.add_argument(f"--{name}-range", type=_pair, default=default_range, metavar="LO,HI", help=range_help)
+    t.add_argument("--gray-prob", type=_share, default=0.0,
+                   help="colour: share of samples, rendered and real, made black-and-white (input and target their "
+                        "luma), so noise alike in every channel, as in a B&W photo or after chroma noise reduction, "
+                        "is removed and not kept as detail (default 0)")
     t.add_argument("--real-data", nargs="+", default=[], metavar="DIR",
                    help="folders of real noisy/ and clean/ pairs; a fixed fifth of each folder's scenes validates, and "
                         "each folder gives an equal part of the real samples, whatever its size (or --real-weights)")

@@ -19,7 +19,7 @@ from denoiser.data import (
 )
 from denoiser.raw import raw_training_pair
 from denoiser.training.config import TrainConfig
-from denoiser.training.synthesis import expose, make_noisy, real_sigma
+from denoiser.training.synthesis import expose, make_gray, make_noisy, real_sigma
 
 
 class StepBatches(torch.utils.data.Dataset):
@@ -57,7 +57,7 @@ class StepBatches(torch.utils.data.Dataset):
             clean = torch.cat([clean, real_clean])
             noisy = torch.cat([noisy, real_noisy])
             sigma = torch.cat([sigma.float(), real_sigma(real_noisy, real_clean, self.cfg.noise).float()])
-        return clean, noisy, sigma
+        return make_gray(clean, noisy, sigma, self.cfg.noise, rng)
 
 
 def noise_on_device(cfg: TrainConfig, device: torch.device) -> bool:
@@ -65,7 +65,7 @@ def noise_on_device(cfg: TrainConfig, device: torch.device) -> bool:
     A σ estimate (of the noisy inputs, or of the noise-free ones) is NumPy work, so it stays in the loaders."""
     n = cfg.noise
     estimates = n.sigma_map == "estimate" or (n.clean_prob > 0 and n.clean_sigma == "estimate")
-    return device.type == "cuda" and n.name == "gaussian" and not estimates and not cfg.real_data
+    return device.type == "cuda" and n.name == "gaussian" and not estimates and not cfg.real_data and n.gray_prob <= 0
 
 
 def finish_batch(item: tuple[torch.Tensor, ...], cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, ...]:

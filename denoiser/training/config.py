@@ -52,6 +52,7 @@ class NoiseConfig:
     develop_range: tuple[float, float] = (0.5, 1.0)  # d: the develop's share is d × the sample's noise level
     wb_prob: float = 0.0  # camera (colour): share of samples with their own white balance (red, blue gains)
     wb_range: tuple[float, float] = (0.7, 1.4)  # factors on the daylight red and blue gains, each drawn per sample
+    gray_prob: float = 0.0  # colour: share of samples (rendered and real) made black-and-white, input and target
     val_sigma: float = 25.0  # validation: gaussian σ (or camera level × 100 for camera)
 
     def __post_init__(self) -> None:

@@ -119,6 +119,35 @@ def estimated_sigmas(noisy: torch.Tensor) -> torch.Tensor:
     return torch.tensor(est, device=noisy.device, dtype=torch.float32)
 
 
+LUMA_601 = (0.299, 0.587, 0.114)  # the luma weights of a black-and-white conversion
+
+
+def make_gray(clean: torch.Tensor, noisy: torch.Tensor, sigma: torch.Tensor, cfg: NoiseConfig,
+              rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Make a share (`gray_prob`) of a colour batch's samples black-and-white photos: input and target both
+    become their luma in all three channels. Noise that is the same in every channel (a B&W photo's, or a
+    colour photo's after strong chroma noise reduction) is otherwise never seen, and a model trained on
+    colour noise alone reads it as detail and leaves it. The σ of a greyed sample is measured again, as
+    `sigma_map` says; noise-free samples keep theirs. No draw is made when `gray_prob` is 0."""
+    if cfg.gray_prob <= 0 or clean.shape[1] != 3:
+        return clean, noisy, sigma
+    picked = torch.from_numpy(rng.random(clean.shape[0]) < cfg.gray_prob).to(clean.device)
+    if not picked.any():
+        return clean, noisy, sigma
+    weights = torch.tensor(LUMA_601, dtype=clean.dtype, device=clean.device).view(1, 3, 1, 1)
+    mask = picked.view(-1, 1, 1, 1)
+    clean = torch.where(mask, (clean * weights).sum(1, keepdim=True).expand_as(clean), clean)
+    noisy = torch.where(mask, (noisy * weights).sum(1, keepdim=True).expand_as(noisy), noisy)
+    idx = torch.nonzero(picked).flatten()
+    sigma = sigma.clone()
+    measured = (noisy[idx] - clean[idx]).flatten(1).std(dim=1).to(sigma.dtype)
+    if cfg.sigma_map == "estimate":
+        sigma[idx] = estimated_sigmas(noisy[idx]).to(sigma.dtype)
+    else:
+        sigma[idx] = torch.where(measured > 0, measured, sigma[idx])
+    return clean.contiguous(), noisy.contiguous(), sigma
+
+
 def expose(clean: torch.Tensor, cfg: NoiseConfig, rng: np.random.Generator) -> torch.Tensor:
     """Brighten a share (`exposure_prob`) of the clean patches by a random gain and clip them, as an
     over-exposed photo is: the model then sees saturated highlights as clean content to keep."""

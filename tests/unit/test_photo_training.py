@@ -330,3 +330,45 @@ def test_noise_free_samples_can_be_told_their_blind_estimate() -> None:
     cfg = NoiseConfig(sigma_range=(25, 25), clip_prob=0.0, clean_prob=0.0, clean_sigma="estimate")
     _, sigma = make_noisy(clean, cfg, torch.Generator().manual_seed(0))
     assert torch.allclose(sigma, torch.full((4,), 25 / 255))  # noisy samples keep their true σ
+
+
+def _all_channels_alike(x: torch.Tensor) -> torch.Tensor:
+    """Per sample of an (N, 3, H, W) batch: whether its three channels are one (a black-and-white image)."""
+    return ((x[:, 0] == x[:, 1]) & (x[:, 1] == x[:, 2])).flatten(1).all(dim=1)
+
+
+def test_gray_samples_are_black_and_white_photos_in_and_out(tmp_path: Path, pairs_folder: Path) -> None:
+    from denoiser.training.synthesis import estimated_sigmas
+
+    train_pairs, _ = split_pairs(find_pairs([pairs_folder]))
+    files = sorted((pairs_folder / "clean").glob("*.png"))
+    noise = NoiseConfig(name="camera", clip_prob=0.0, sigma_map="estimate", gray_prob=1.0)
+    cfg = TrainConfig(data=[str(pairs_folder / "clean")], out=str(tmp_path / "m.pt"), patch=32, batch=8,
+                      real_data=[str(pairs_folder)], real_share=0.25, noise=noise)
+    clean, noisy, sigma = StepBatches(files, cfg, real=train_pairs)[2]
+    assert bool(_all_channels_alike(clean).all()) and bool(_all_channels_alike(noisy).all())  # rendered and real
+    assert bool(((noisy - clean).abs().flatten(1).amax(dim=1) > 0).all())  # noise kept, only its colour gone
+    torch.testing.assert_close(sigma, estimated_sigmas(noisy))  # told what auto σ reads on the grey input
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    plain = TrainConfig(**{**cfg.__dict__, "noise": NoiseConfig(**{**noise.__dict__, "gray_prob": 0.0})})
+    colour_clean, colour_noisy, colour_sigma = StepBatches(files, plain, real=train_pairs)[2]
+    torch.testing.assert_close(clean[:, :1], (colour_clean * weights).sum(1, keepdim=True))  # the luma of the same draw
+    torch.testing.assert_close(noisy[:, :1], (colour_noisy * weights).sum(1, keepdim=True))
+    assert not bool(_all_channels_alike(colour_noisy).any())  # gray_prob 0: colour as before, and no draw
+    half = TrainConfig(**{**cfg.__dict__, "noise": NoiseConfig(**{**noise.__dict__, "gray_prob": 0.5})})
+    picks = [_all_channels_alike(StepBatches(files, half, real=train_pairs)[s][1]) for s in range(6)]
+    share = float(torch.cat(picks).float().mean())
+    assert 0.25 < share < 0.75
+    again = [_all_channels_alike(StepBatches(files, half, real=train_pairs)[s][1]) for s in range(6)]
+    assert all(torch.equal(a, b) for a, b in zip(picks, again, strict=True))  # a function of (seed, step)
+
+
+def test_gray_prob_comes_from_the_command_line_and_is_stored(tmp_path: Path) -> None:
+    from denoiser.cli import build_parser
+    from denoiser.cli.train import _train_config
+
+    argv = ["train", "--data", "d", "--out", str(tmp_path / "m.pt"), "--noise", "camera", "--gray-prob", "0.2"]
+    cfg = _train_config(build_parser().parse_args(argv))
+    assert cfg.noise.gray_prob == 0.2 and TrainConfig.from_dict(cfg.to_dict()).noise.gray_prob == 0.2
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*argv[:-1], "1.5"])
