@@ -379,6 +379,64 @@ def jpeg_markdown(table: dict) -> list[str]:
     return lines
 
 
+LUMA_SIGMAS = (15, 25)  # σ of the noise alike in every channel
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])  # Rec. 601: a black-and-white conversion
+
+
+def luma_cases(limit: int | None, polyu_limit: int | None = None) -> dict[str, RealCase]:
+    """Noise alike in every channel (a B&W photo's, or a colour one's after strong chroma noise reduction):
+    Kodak24 with seeded Gaussian σ the same in R, G and B, in colour and in B&W (its luma, one channel), and the
+    held-out PolyU40 crops in B&W (real camera noise through a B&W conversion); the first `limit` Kodak24 photos
+    and `polyu_limit` crops. Clipped and rounded to 8 bits."""
+    files = sorted((DATA / "test" / "Kodak24").glob("*.png"))[:limit]
+    photos = [(f.stem, np.asarray(PILImage.open(f).convert("RGB"), dtype=np.float64)) for f in files]
+    cases: dict[str, RealCase] = {}
+    for sigma in LUMA_SIGMAS:
+        for label, convert in (("colour", lambda a: a), ("B&W", lambda a: np.round(a @ LUMA_WEIGHTS)[..., None])):
+            case: RealCase = []
+            for i, (name, photo) in enumerate(photos):
+                clean = convert(photo)
+                noise = np.random.default_rng(i).normal(0, sigma, clean.shape[:2])[..., None]
+                case.append((name, clean, np.clip(np.round(clean + noise), 0, 255)))
+            cases[f"Kodak24 {label}, σ{sigma} alike in every channel"] = case
+    polyu = polyu_heldout(polyu_limit)
+    if polyu:
+        cases["PolyU40_heldout in B&W"] = [(n, np.round(c @ LUMA_WEIGHTS)[..., None], np.round(x @ LUMA_WEIGHTS)[..., None])
+                                           for n, c, x in polyu]
+    return cases
+
+
+def luma_table(models: dict[str, LoadedModel], gray: LoadedModel, limit: int | None,
+               polyu_limit: int | None = None) -> dict:
+    """{case: {"images": n, "noisy": psnr, model: psnr}}: each model blind on `luma_cases`; the grey model on the
+    B&W cases only (one channel in, as the app gives it a B&W photo)."""
+    out: dict = {}
+    for label, case in luma_cases(limit, polyu_limit).items():
+        bw = case[0][1].shape[2] == 1
+        runs = {**models, **({"gaussian-gray (ours)": gray} if bw else {})}
+        scores: dict = {"noisy": [psnr(c, x) for _n, c, x in case]}
+        for name, model in runs.items():
+            scores[name] = [psnr(c, to_8bit(denoise((x / 255).astype(np.float32), model).image * 255))
+                            for _n, c, x in case]
+        out[label] = {"images": len(case), **{k: float(np.mean(v)) for k, v in scores.items()}}
+        print(f"luma {label}: " + ", ".join(f"{k} {v:.2f}" for k, v in out[label].items() if k != "images"),
+              file=sys.stderr)
+    return out
+
+
+def luma_markdown(table: dict) -> list[str]:
+    """The table of noise alike in every channel: PSNR of the noisy input and of each model."""
+    models = list(dict.fromkeys(k for d in table.values() for k in d if k not in ("images", "noisy")))
+    lines = ["", "Noise alike in every channel (PSNR dB, blind; a B&W photo's noise, or a colour photo's after strong "
+             "chroma noise reduction; Kodak24 with seeded Gaussian noise the same in R, G and B, in colour and as "
+             "its Rec. 601 luma, and the held-out PolyU40 crops converted to B&W):", "",
+             "| case | images | noisy input | " + " | ".join(models) + " |", "|---|---|---|" + "---|" * len(models)]
+    for label, d in table.items():
+        lines.append(f"| {label} | {d['images']} | {d['noisy']:.2f} | "
+                     + " | ".join(f"{d[m]:.2f}" if m in d else "–" for m in models) + " |")
+    return lines
+
+
 def rni6_sheet(models: dict[str, object], path: Path) -> None:
     """Noisy | each model's blind result for the RNI6 photos (no reference: judged by eye)."""
     rows = []
@@ -453,6 +511,8 @@ def markdown(res: dict, labels: dict[str, str] = VARIANT_LABELS) -> str:
         lines += finishing_markdown(res["finishing"])
     if res.get("jpeg"):
         lines += jpeg_markdown(res["jpeg"])
+    if res.get("luma"):
+        lines += luma_markdown(res["luma"])
     if res.get("raw"):
         lines += raw_markdown(res["raw"])
     return "\n".join(lines) + "\n"
@@ -472,6 +532,9 @@ def main() -> None:
     ap.add_argument("--no-finishing", action="store_true", help="leave out the finishing-controls table and sheet")
     ap.add_argument("--no-jpeg", action="store_true", help="leave out the JPEG-artifacts table")
     ap.add_argument("--no-raw", action="store_true", help="leave out the camera-RAW table (needs rawpy)")
+    ap.add_argument("--no-luma", action="store_true",
+                    help="leave out the table of noise alike in every channel (B&W photos, chroma-denoised ones)")
+    ap.add_argument("--luma-limit", type=int, default=8, help="Kodak24 images of that table (default 8)")
     ap.add_argument("--raw-model", default="raw", help="the raw model of the camera-RAW table")
     ap.add_argument("--raw-limit", type=int, default=8, help="images of the camera-RAW table (default 8)")
     ap.add_argument("--jpeg-limit", type=int, default=8, help="images per set of the JPEG table (default 8)")
@@ -522,6 +585,9 @@ def main() -> None:
     if not args.no_jpeg:
         res["jpeg"] = jpeg_table({"photo (ours)": load_model(args.photo_model)},
                                  min(args.limit or args.jpeg_limit, args.jpeg_limit))
+    if not args.no_luma:
+        res["luma"] = luma_table({"photo (ours)": load_model(args.photo_model), "gaussian-color (ours)": color}, gray,
+                                 min(args.limit or args.luma_limit, args.luma_limit), args.limit)
     if not args.no_raw:
         res["raw"] = raw_table(DATA, load_model(args.raw_model), load_model(args.photo_model),
                                min(args.limit or args.raw_limit, args.raw_limit), precision=args.precision)

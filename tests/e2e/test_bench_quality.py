@@ -31,9 +31,11 @@ def run_quality(out, *args: str) -> dict:
 
 def test_ensemble_cells_merge_into_earlier_results(tmp_path):
     shared_data("test", "Set12")
-    first = run_quality(tmp_path, "--sets", "Set12", "--variants", "given", "--no-finishing", "--no-jpeg", "--no-raw")
+    first = run_quality(tmp_path, "--sets", "Set12", "--variants", "given", "--no-finishing", "--no-jpeg", "--no-raw",
+                        "--no-luma")
     assert list(first["synthetic"]) == ["given"] and "real" not in first and "finishing" not in first
-    merged = run_quality(tmp_path, "--sets", "Set12", "--variants", "ensemble", "--merge", "--no-finishing", "--no-jpeg", "--no-raw")
+    merged = run_quality(tmp_path, "--sets", "Set12", "--variants", "ensemble", "--merge", "--no-finishing", "--no-jpeg",
+                         "--no-raw", "--no-luma")
     given, ens = merged["synthetic"]["given"]["Set12"], merged["synthetic"]["ensemble"]["Set12"]
     assert given == first["synthetic"]["given"]["Set12"]
     for sigma in ("15", "25", "50"):
@@ -74,7 +76,7 @@ def test_real_table_puts_photo_and_its_ensemble_first(quality):
 
 def test_finishing_table_measures_each_control_and_draws_its_sheet(tmp_path):
     shared_data("test", "Kodak24")
-    res = run_quality(tmp_path, "--sets", "", "--variants", "", "--no-fidelity", "--no-jpeg", "--no-raw")
+    res = run_quality(tmp_path, "--sets", "", "--variants", "", "--no-fidelity", "--no-jpeg", "--no-raw", "--no-luma")
     fin = res["finishing"]
     kodak = fin["Kodak24 σ25"]
     assert kodak["images"] == 1 and set(kodak) - {"images"} == {"as denoised", "detail 0.5", "detail 1", "grain 0.3",
@@ -116,3 +118,19 @@ def test_raw_table_scores_the_develop_of_each_method():
     assert high["raw (ours)"] > high["noisy develop"] + 3 and high["photo on the develop (ours)"] > high["noisy develop"] + 3
     assert table["rows"]["level 1"]["noisy develop"] < table["rows"]["level 0.5"]["noisy develop"]
     assert "| level 0.75 |" in "\n".join(raw_markdown(table))
+
+
+def test_luma_table_measures_noise_alike_in_every_channel(tmp_path):
+    shared_data("test", "Kodak24")
+    res = run_quality(tmp_path, "--sets", "", "--variants", "", "--no-fidelity", "--no-finishing", "--no-jpeg",
+                      "--no-raw")
+    table = res["luma"]
+    assert set(table) >= {"Kodak24 colour, σ15 alike in every channel", "Kodak24 B&W, σ25 alike in every channel"}
+    for label, row in table.items():
+        bw = "B&W" in label
+        assert ("gaussian-gray (ours)" in row) == bw  # the grey model only where the photo is B&W
+        assert row["images"] >= 1 and {"noisy", "photo (ours)", "gaussian-color (ours)"} <= set(row)
+        if bw and "Kodak24" in label:
+            assert row["gaussian-gray (ours)"] > row["noisy"] + 3  # a grey denoiser removes it: the case is sound
+    md = (tmp_path / "quality.md").read_text()
+    assert "Noise alike in every channel" in md and "| Kodak24 colour, σ15 alike in every channel | 1 |" in md
