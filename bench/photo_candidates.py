@@ -34,7 +34,7 @@ from PIL import Image as PILImage
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from quality import DATA, denoise, jpeg_round_trip, polyu_heldout, write_atomic  # noqa: E402
+from quality import DATA, denoise, jpeg_round_trip, luma_noise, polyu_heldout, to_luma, write_atomic  # noqa: E402
 
 from denoiser.checkpoint import load_model  # noqa: E402
 from denoiser.data import find_images, split_train_val  # noqa: E402
@@ -88,18 +88,6 @@ def develop_sets(folders: list[Path], val: list[Path], limit: int | None,
     return sets
 
 
-def luma(a: np.ndarray) -> np.ndarray:
-    """The (H, W, 1) black-and-white version (Rec. 601 luma) of an (H, W, 3) image on the 0–255 scale."""
-    return (a @ np.array([0.299, 0.587, 0.114]))[..., None]
-
-
-def luma_noise(a: np.ndarray, seed: int, sigma: float = 15.0) -> np.ndarray:
-    """`a` (0–255) with seeded Gaussian noise of `sigma` that is the same in every channel (the noise of a B&W
-    photo, or of a colour one after strong chroma noise reduction), clipped and rounded to 8 bits."""
-    noise = np.random.default_rng(seed).normal(0.0, sigma, a.shape[:2])[..., None]
-    return np.clip(np.round(a + noise), 0, 255)
-
-
 def figures(restore: Callable[[np.ndarray], np.ndarray], polyu: list, develops: dict, clean16: list[np.ndarray],
             clean11: list[np.ndarray]) -> dict[str, float | tuple[float, ...]]:
     """The candidate's figures (see the module docstring); `restore` maps float32 [0, 1] to the same."""
@@ -111,11 +99,11 @@ def figures(restore: Callable[[np.ndarray], np.ndarray], polyu: list, develops: 
     for label, pairs in develops.items():
         out[label] = float(np.mean([psnr(c, restore(n), 1.0) for c, n in pairs]))
     if polyu:
-        gray = [(luma(c), luma(x)) for _name, c, x in polyu]
+        gray = [(to_luma(c), to_luma(x)) for _name, c, x in polyu]
         out["PolyU40 gray"] = float(np.mean([psnr(c, to_8bit(restore((x / 255.0).astype(np.float32)) * 255.0))
                                              for c, x in gray]))
-    for label, pairs in (("luma noise σ15", [(c, luma_noise(c, i)) for i, c in enumerate(clean16)]),
-                         ("gray σ15", [(luma(c), luma_noise(luma(c), i)) for i, c in enumerate(clean16)])):
+    for label, pairs in (("luma noise σ15", [(c, luma_noise(c, i, 15.0)) for i, c in enumerate(clean16)]),
+                         ("gray σ15", [(to_luma(c), luma_noise(to_luma(c), i, 15.0)) for i, c in enumerate(clean16)])):
         out[label] = float(np.mean([psnr(c, to_8bit(restore((x / 255.0).astype(np.float32)) * 255.0)) for c, x in pairs]))
     for q in JPEG_QUALITIES:
         out[f"JPEG q{q}"] = float(np.mean([psnr(c, to_8bit(restore((jpeg_round_trip(c, q) / 255.0).astype(np.float32)) * 255.0))

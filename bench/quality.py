@@ -224,14 +224,13 @@ def fidelity(models: dict[str, LoadedModel], limit: int | None) -> dict:
     runs it, and how far the output moved from its input (a denoiser must leave a clean photo alone)."""
     files = sorted((DATA / "test" / "Kodak24").glob("*.png"))[:limit]
     photos = [np.asarray(PILImage.open(f).convert("RGB"), dtype=np.float64) for f in files]
-    luma = np.array([0.299, 0.587, 0.114])
     out: dict = {}
     for name, loaded in models.items():
         out[name] = {}
         for set_name, gain in FIDELITY_SETS.items():
             images = [overexpose(x, gain) for x in photos]
             if loaded.net.in_channels == 1:
-                images = [np.round(x @ luma)[..., None] for x in images]
+                images = [np.round(to_luma(x)) for x in images]
             f = measure_fidelity(images, lambda a, m=loaded: denoise(a, m).image)
             out[name][set_name] = asdict(f)
             print(f"fidelity {name} {set_name}: shift {', '.join(f'{v:+.2f}' for v in f.mean_shift)}, "
@@ -380,7 +379,19 @@ def jpeg_markdown(table: dict) -> list[str]:
 
 
 LUMA_SIGMAS = (15, 25)  # σ of the noise alike in every channel
-LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])  # Rec. 601: a black-and-white conversion
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])  # BT.601 in float64 (denoiser.blend's are float32, for the app)
+
+
+def to_luma(a: np.ndarray) -> np.ndarray:
+    """The (H, W, 1) black-and-white version (BT.601 luma) of an (H, W, 3) image, unrounded."""
+    return (a @ LUMA_WEIGHTS)[..., None]
+
+
+def luma_noise(a: np.ndarray, seed: int, sigma: float) -> np.ndarray:
+    """`a` (0–255) with seeded Gaussian noise of `sigma` that is the same in every channel (the noise of a B&W
+    photo, or of a colour one after strong chroma noise reduction), clipped and rounded to 8 bits."""
+    noise = np.random.default_rng(seed).normal(0.0, sigma, a.shape[:2])[..., None]
+    return np.clip(np.round(a + noise), 0, 255)
 
 
 def luma_cases(limit: int | None, polyu_limit: int | None = None) -> dict[str, RealCase]:
@@ -389,20 +400,16 @@ def luma_cases(limit: int | None, polyu_limit: int | None = None) -> dict[str, R
     held-out PolyU40 crops in B&W (real camera noise through a B&W conversion); the first `limit` Kodak24 photos
     and `polyu_limit` crops. Clipped and rounded to 8 bits."""
     files = sorted((DATA / "test" / "Kodak24").glob("*.png"))[:limit]
-    photos = [(f.stem, np.asarray(PILImage.open(f).convert("RGB"), dtype=np.float64)) for f in files]
+    colour = [(f.stem, np.asarray(PILImage.open(f).convert("RGB"), dtype=np.float64)) for f in files]
+    bw = [(name, np.round(to_luma(photo))) for name, photo in colour]
     cases: dict[str, RealCase] = {}
     for sigma in LUMA_SIGMAS:
-        for label, convert in (("colour", lambda a: a), ("B&W", lambda a: np.round(a @ LUMA_WEIGHTS)[..., None])):
-            case: RealCase = []
-            for i, (name, photo) in enumerate(photos):
-                clean = convert(photo)
-                noise = np.random.default_rng(i).normal(0, sigma, clean.shape[:2])[..., None]
-                case.append((name, clean, np.clip(np.round(clean + noise), 0, 255)))
-            cases[f"Kodak24 {label}, σ{sigma} alike in every channel"] = case
+        for label, cleans in (("colour", colour), ("B&W", bw)):
+            cases[f"Kodak24 {label}, σ{sigma} alike in every channel"] = [
+                (name, clean, luma_noise(clean, i, sigma)) for i, (name, clean) in enumerate(cleans)]
     polyu = polyu_heldout(polyu_limit)
     if polyu:
-        cases["PolyU40_heldout in B&W"] = [(n, np.round(c @ LUMA_WEIGHTS)[..., None], np.round(x @ LUMA_WEIGHTS)[..., None])
-                                           for n, c, x in polyu]
+        cases["PolyU40_heldout in B&W"] = [(n, np.round(to_luma(c)), np.round(to_luma(x))) for n, c, x in polyu]
     return cases
 
 

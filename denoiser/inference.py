@@ -190,11 +190,14 @@ def sigma_ceiling(noise: dict) -> float:
     return max(75.0, float(top or 0.0))
 
 
+AUTO_SIGMA_CROP = 1024  # edge of the central crop Auto's σ is estimated on
+
+
 def auto_sigma(image: np.ndarray, model: LoadedModel | DenoiserNet) -> float:
     """The σ (0–255 scale) Auto gives `model` for `image` (H, W, C; float in [0, 1] or uint8/uint16): the
-    blind estimate of the central 1024² crop, clamped at the model's `sigma_ceiling`."""
+    blind estimate of the central `AUTO_SIGMA_CROP`² crop, clamped at the model's `sigma_ceiling`."""
     scale = _source_scale(image)
-    return min(estimate_sigma(centre_crop(image, 1024).astype(np.float32) * np.float32(scale)),
+    return min(estimate_sigma(centre_crop(image, AUTO_SIGMA_CROP).astype(np.float32) * np.float32(scale)),
                sigma_ceiling(model.info.noise if isinstance(model, LoadedModel) else {}))
 
 

@@ -29,7 +29,4 @@ def model_noise_level(image: np.ndarray, model: LoadedModel, *, crop: int = LEVE
     full = image if image.ndim == 3 else image[..., None]
     part = np.ascontiguousarray(centre_crop(full, crop))
     res = denoise(part, model, sigma=auto_sigma(full, model), device=device, precision=precision)
-    source = unit_float(part)
-    if source.shape[2] != res.image.shape[2]:  # grey through a colour model comes back grey; keep alike
-        source = np.repeat(source[..., :1], res.image.shape[2], axis=2)
-    return removed_noise(source, res.image)
+    return removed_noise(unit_float(part), res.image)  # the result has the input's channels

@@ -14,7 +14,7 @@ from denoiser.device import resolve_device
 from denoiser.errors import ImageReadError
 from denoiser.estimate import estimate_sigma
 from denoiser.imageio import Image, load_image, save_image
-from denoiser.inference import DenoiseResult, centre_crop, denoise_array
+from denoiser.inference import AUTO_SIGMA_CROP, DenoiseResult, centre_crop, denoise_array
 from denoiser.metrics import psnr, ssim
 from denoiser.noise import add_noise
 from denoiser.noise_level import model_noise_level
@@ -31,7 +31,6 @@ from denoiser.raw import (
 )
 
 PREVIEW_MARGIN = 32
-ESTIMATE_CROP = 1024
 
 _models: dict[tuple[Path, float], LoadedModel] = {}
 _models_lock = threading.Lock()
@@ -145,7 +144,7 @@ def save_work(image: Image, data: np.ndarray, path: Path, bit_depth: int | None,
 
 def estimate_noise(data: np.ndarray) -> float:
     """σ (0–255) of the image's noise, from its centre (as the engine's Auto does)."""
-    return estimate_sigma(centre_crop(data, ESTIMATE_CROP))
+    return estimate_sigma(centre_crop(data, AUTO_SIGMA_CROP))
 
 
 def model_noise(data: np.ndarray, model_path: Path, model_source: str, device: str) -> float:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from denoiser.blend import LUMA_WEIGHTS
 from denoiser.estimate import estimate_sigma
 from denoiser.noise import (
     DAYLIGHT_GAINS,
@@ -119,9 +120,6 @@ def estimated_sigmas(noisy: torch.Tensor) -> torch.Tensor:
     return torch.tensor(est, device=noisy.device, dtype=torch.float32)
 
 
-LUMA_601 = (0.299, 0.587, 0.114)  # the luma weights of a black-and-white conversion
-
-
 def make_gray(clean: torch.Tensor, noisy: torch.Tensor, sigma: torch.Tensor, cfg: NoiseConfig,
               rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Make a share (`gray_prob`) of a colour batch's samples black-and-white photos: input and target both
@@ -134,16 +132,16 @@ def make_gray(clean: torch.Tensor, noisy: torch.Tensor, sigma: torch.Tensor, cfg
     picked = torch.from_numpy(rng.random(clean.shape[0]) < cfg.gray_prob).to(clean.device)
     if not picked.any():
         return clean, noisy, sigma
-    weights = torch.tensor(LUMA_601, dtype=clean.dtype, device=clean.device).view(1, 3, 1, 1)
+    weights = torch.from_numpy(LUMA_WEIGHTS).to(clean.device, clean.dtype).view(1, 3, 1, 1)
     mask = picked.view(-1, 1, 1, 1)
     clean = torch.where(mask, (clean * weights).sum(1, keepdim=True).expand_as(clean), clean)
     noisy = torch.where(mask, (noisy * weights).sum(1, keepdim=True).expand_as(noisy), noisy)
     idx = torch.nonzero(picked).flatten()
     sigma = sigma.clone()
-    measured = (noisy[idx] - clean[idx]).flatten(1).std(dim=1).to(sigma.dtype)
     if cfg.sigma_map == "estimate":
         sigma[idx] = estimated_sigmas(noisy[idx]).to(sigma.dtype)
     else:
+        measured = (noisy[idx] - clean[idx]).flatten(1).std(dim=1).to(sigma.dtype)
         sigma[idx] = torch.where(measured > 0, measured, sigma[idx])
     return clean.contiguous(), noisy.contiguous(), sigma
 
