@@ -242,6 +242,7 @@ class DenoisePanel(QGroupBox):
     def _update_sigma_label(self) -> None:
         auto = self.auto_sigma.isChecked()
         self.sigma_slider.setEnabled(not auto)
+        shows_level = auto and self.estimated_sigma is not None and self.model_level is not None
         if auto:
             est, model = self.estimated_sigma, self.selected_model()
             ceiling = sigma_ceiling(model.noise) if model is not None else None
@@ -251,12 +252,12 @@ class DenoisePanel(QGroupBox):
                 text = f"estimated σ ≈ {est:.1f}: beyond the model, {ceiling:g} used"
             else:
                 text = f"estimated σ ≈ {est:.1f}"
-            if est is not None and self.model_level is not None:
+            if shows_level:
                 text += f" · noise ≈ {self.model_level:.1f} levels"
             self.sigma_label.setText(text)
         else:
             self.sigma_label.setText(f"σ = {self.sigma_slider.value()}")
-        self.sigma_label.setToolTip(LEVEL_TIP if auto and self.model_level is not None else "")
+        self.sigma_label.setToolTip(LEVEL_TIP if shows_level else "")
 
     def _share_slider(self, tip: str, value: int = 100) -> tuple[QSlider, QHBoxLayout]:
         """A 0–100 % slider with its value label; moving it emits `strength_changed`."""
