@@ -73,13 +73,19 @@ def cosine_lr(t: float, lr: float, min_lr: float) -> float:
     return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
 
 
-def adam_for(net: DenoiserNet, lr: float, freeze_encoder: bool) -> tuple[list[torch.nn.Parameter], torch.optim.Adam]:
-    """The parameters that train (the encoder's frozen when asked) and an Adam optimiser over them."""
+def trainable_parameters(net: DenoiserNet, freeze_encoder: bool) -> list[tuple[str, torch.nn.Parameter]]:
+    """The named parameters a run trains, in the order its optimiser and EMA hold them (the encoder's are
+    frozen, and left out, when asked); a state file's EMA list is read back against this order."""
     if freeze_encoder:
         for m in net.encoder_modules():
             for p in m.parameters():
                 p.requires_grad_(False)
-    params = [p for p in net.parameters() if p.requires_grad]
+    return [(n, p) for n, p in net.named_parameters() if p.requires_grad]
+
+
+def adam_for(net: DenoiserNet, lr: float, freeze_encoder: bool) -> tuple[list[torch.nn.Parameter], torch.optim.Adam]:
+    """The parameters that train (the encoder's frozen when asked) and an Adam optimiser over them."""
+    params = [p for _, p in trainable_parameters(net, freeze_encoder)]
     return params, torch.optim.Adam(params, lr=lr)
 
 

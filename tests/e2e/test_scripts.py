@@ -220,3 +220,54 @@ def test_photo_candidates_reports_the_training_side_figures_and_names_missing_de
     res = subprocess.run([*script, "--develops", str(develops), str(tmp_path / "x" / "dev")], capture_output=True,
                          text=True, timeout=300, cwd=REPO)
     assert res.returncode == 1 and "distinct names" in res.stderr
+
+
+def test_state_weights_writes_the_last_steps_average_of_a_frozen_encoder_run(tmp_path: Path) -> None:
+    """The EMA of a --freeze-encoder run covers the decoder alone: state_weights puts each averaged tensor
+    on the parameter it averages (not on the first ones of the model), keeps the encoder as trained, and
+    writes the trained weights with --trained; a state without its checkpoint is refused by name."""
+    import torch
+    from PIL import Image
+
+    from denoiser.checkpoint import load_checkpoint
+    from denoiser.progress import drain
+    from denoiser.training import TrainConfig, train
+    from denoiser.training.config import read_training_state
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(data / f"img{i}.png")
+    arch = {"channels": [8, 16]}
+    base = tmp_path / "base.pt"
+    drain(train(TrainConfig(data=[str(data)], out=str(base), arch_config=arch, patch=32, batch=2, steps=2,
+                            val_every=0, val_fraction=0.2, warmup=0)))
+    run = tmp_path / "run.pt"
+    drain(train(TrainConfig(data=[str(data)], out=str(run), arch_config=arch, patch=32, batch=2, steps=6, lr=1e-2,
+                            ema=0.5, val_every=0, val_fraction=0.2, warmup=0, base=str(base), freeze_encoder=True,
+                            seed=3)))
+    state = read_training_state(tmp_path / "run.state.pt")
+    script = [sys.executable, str(REPO / "bench" / "state_weights.py"), str(tmp_path / "run.state.pt")]
+    res = subprocess.run([*script, "-o", str(tmp_path / "last.pt")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "EMA weights at step 6" in res.stdout
+    last = load_checkpoint(tmp_path / "last.pt").net
+    encoder = {id(p) for m in last.encoder_modules() for p in m.parameters()}
+    decoder = [(n, p) for n, p in last.named_parameters() if id(p) not in encoder]
+    assert encoder and len(decoder) == len(state["ema"])
+    assert all(torch.allclose(p.float(), t) for (_, p), t in zip(decoder, state["ema"], strict=True))
+    assert not all(torch.allclose(p.float(), state["model"][n].float()) for n, p in decoder)  # the average, not the last
+    assert all(torch.equal(p.float(), state["model"][n].float()) for n, p in last.named_parameters() if id(p) in encoder)
+
+    res = subprocess.run([*script, "-o", str(tmp_path / "trained.pt"), "--trained"], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0 and "trained weights at step 6" in res.stdout
+    trained = load_checkpoint(tmp_path / "trained.pt").net.state_dict()
+    assert all(torch.equal(trained[k].float(), v.float()) for k, v in state["model"].items())
+
+    clobber = subprocess.run([*script, "-o", str(run)], capture_output=True, text=True, timeout=120)
+    assert clobber.returncode == 2 and "would overwrite" in clobber.stderr
+    run.unlink()
+    alone = subprocess.run([*script, "-o", str(tmp_path / "x.pt")], capture_output=True, text=True, timeout=120)
+    assert alone.returncode == 2 and str(run) in alone.stderr and not (tmp_path / "x.pt").exists()
