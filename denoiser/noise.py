@@ -181,6 +181,39 @@ def _demosaic_bilinear(raw: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 DAYLIGHT_GAINS = torch.tensor([2.1, 1.0, 1.7])  # R, G, B white-balance gains of the camera pipeline
 
+# XYZ → camera colour matrices (Adobe's, as dcraw's adobe_coeff table lists them, × 1e-4) of the cameras
+# of the PolyU40 pairs: what the camera's develop undoes to turn its sensor's colours into sRGB
+CAMERA_XYZ_TO_CAM = {
+    "Canon EOS 5D Mark II": (4716, 603, -830, -7798, 15474, 2480, -1496, 1937, 6651),
+    "Canon EOS 80D": (7457, -671, -937, -4849, 12495, 2643, -1213, 2354, 5492),
+    "Nikon D800": (7866, -2108, -555, -4869, 12483, 2681, -1176, 2069, 7501),
+    "Sony ILCE-7M2": (5271, -712, -347, -6153, 13653, 2763, -1601, 2366, 7242),
+}
+
+
+def camera_to_srgb(xyz_to_cam: torch.Tensor) -> torch.Tensor:
+    """The colour-correction matrix (camera RGB → linear sRGB) of XYZ → camera matrices (..., 3, 3): sRGB →
+    camera is xyz_to_cam · sRGB→XYZ with each row scaled to sum 1 (white balanced white stays white),
+    and the develop applies its inverse."""
+    srgb_to_cam = xyz_to_cam.double() @ _SRGB_TO_XYZ.double()
+    srgb_to_cam = srgb_to_cam / srgb_to_cam.sum(dim=-1, keepdim=True)
+    return torch.linalg.inv(srgb_to_cam).float()
+
+
+def random_ccms(n: int, gen: torch.Generator | None = None) -> torch.Tensor:
+    """`n` colour-correction matrices (n, 3, 3), each of a random camera between the listed ones (a random
+    convex mix of their XYZ → camera matrices, as Brooks et al. draw them): the develop's mixing of the
+    sensor's channels, which makes camera noise correlated across R, G and B."""
+    cams = torch.tensor(list(CAMERA_XYZ_TO_CAM.values()), dtype=torch.float64).view(-1, 3, 3) / 10000.0
+    w = torch.rand(n, cams.shape[0], generator=gen, dtype=torch.float64)
+    w = w / w.sum(dim=1, keepdim=True)
+    return camera_to_srgb(torch.einsum("nk,kij->nij", w, cams))
+
+
+def _apply_matrix(m: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+    """Per-pixel colour matrix: (B or 1, 3, 3) applied to (B, 3, H, W)."""
+    return torch.einsum("bij,bjhw->bihw", m.to(rgb.device, rgb.dtype).expand(rgb.shape[0], 3, 3), rgb)
+
 
 def camera_levels(level: float) -> tuple[float, float]:
     """Shot and read noise variances (linear light) for a camera noise level in [0, 1] (ISO-like)."""
@@ -214,6 +247,7 @@ def camera(
     wb_gains: torch.Tensor | None = None,
     shot: float | torch.Tensor | None = None,
     read: float | torch.Tensor | None = None,
+    ccm: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Unprocess sRGB to linear raw, add heteroscedastic noise, and process back to sRGB.
 
@@ -227,6 +261,9 @@ def camera(
     the development, so mixing them adds no bias of its own in the shadows. A `keep_detail` between 0
     and 1 (or one per image) keeps that share of the detail the development softens. `wb_gains` (B, 3)
     replaces the fixed daylight white balance per image: the red and blue noise is amplified by them.
+    `ccm` ((3, 3) or one per image, camera RGB → linear sRGB, e.g. `random_ccms`) adds the develop's
+    colour correction: the image is taken back to the camera's colours before the mosaic and the noise,
+    so the noise comes out mixed across the channels as a camera's does (None: the sensor's colours are sRGB's).
     """
     if shot is None or read is None:
         shot, read = camera_levels(level)
@@ -235,6 +272,9 @@ def camera(
     lin = _smoothstep_inverse(x).clamp(min=1e-8) ** 2.2
     gains = (DAYLIGHT_GAINS.to(x.device) if wb_gains is None else wb_gains.to(x.device, x.dtype)).view(-1, 3, 1, 1)
     mask = _mosaic_mask(x.shape[2], x.shape[3], x.device) if colour and demosaic else None
+    ccm = ccm.view(-1, 3, 3) if ccm is not None and colour else None
+    if ccm is not None:
+        lin = _apply_matrix(torch.linalg.inv(ccm.float()), lin)
     if colour:
         lin = lin / gains
     raw = lin * mask if mask is not None else lin
@@ -245,6 +285,8 @@ def camera(
     def develop(rgb: torch.Tensor) -> torch.Tensor:
         if colour:
             rgb = rgb * gains
+        if ccm is not None:
+            rgb = _apply_matrix(ccm, rgb)
         return _smoothstep(rgb.clamp(0.0, 1.0) ** (1 / 2.2))
 
     t = torch.as_tensor(white, dtype=lin.dtype, device=x.device).clamp(0.0, 1.0)

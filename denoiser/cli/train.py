@@ -209,6 +209,10 @@ def add_parser(sub: Any) -> None:
     for name, share_help, default_range, range_help in steps:
         t.add_argument(f"--{name}-prob", type=_share, default=0.0, help=share_help)
         t.add_argument(f"--{name}-range", type=_pair, default=default_range, metavar="LO,HI", help=range_help)
+    t.add_argument("--ccm-prob", type=_share, default=0.0,
+                   help="camera: share of colour samples developed with a random camera's colour-correction matrix "
+                        "(a mix of real cameras' matrices), so their noise is mixed across R, G and B as a camera's is "
+                        "(default 0)")
     t.add_argument("--gray-prob", type=_share, default=0.0,
                    help="colour: share of samples, rendered and real, made black-and-white (input and target their "
                         "luma), so noise alike in every channel, as in a B&W photo or after chroma noise reduction, "

@@ -53,6 +53,7 @@ class NoiseConfig:
     wb_prob: float = 0.0  # camera (colour): share of samples with their own white balance (red, blue gains)
     wb_range: tuple[float, float] = (0.7, 1.4)  # factors on the daylight red and blue gains, each drawn per sample
     gray_prob: float = 0.0  # colour: share of samples (rendered and real) made black-and-white, input and target
+    ccm_prob: float = 0.0  # camera (colour): share of samples developed with a random camera's colour matrix
     val_sigma: float = 25.0  # validation: gaussian σ (or camera level × 100 for camera)
 
     def __post_init__(self) -> None:

@@ -22,6 +22,7 @@ from denoiser.noise import (
     camera_levels,
     jpeg_compress,
     quantize_8bit,
+    random_ccms,
     reduce_chroma_noise,
     sharpen_noise,
 )
@@ -63,8 +64,12 @@ def make_noisy(clean: torch.Tensor, cfg: NoiseConfig, gen: torch.Generator) -> t
             factors = torch.stack([torch.where(picked, red, torch.ones(b)), torch.ones(b),
                                    torch.where(picked, blue, torch.ones(b))], dim=1)
             wb = DAYLIGHT_GAINS * factors
+        ccm = None
+        if cfg.ccm_prob > 0 and clean.shape[1] == 3:  # the sensor's colours mixed into sRGB's: noise across channels
+            picked = torch.rand(b, generator=gen) < cfg.ccm_prob
+            ccm = torch.where(picked.view(-1, 1, 1), random_ccms(b, gen), torch.eye(3)).to(dev)
         noisy = camera(clean, gen, demosaic=1, jpeg_quality=0, keep_detail=keep, white=white, wb_gains=wb,
-                       shot=shot, read=read)
+                       shot=shot, read=read, ccm=ccm)
         if cfg.sharpen_prob > 0:
             noisy = _each(noisy, clean, *_draw(b, cfg.sharpen_prob, cfg.sharpen_range, gen), sharpen_noise)
         if cfg.chroma_nr_prob > 0 and clean.shape[1] == 3:

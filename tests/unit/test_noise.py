@@ -95,3 +95,33 @@ def test_add_noise_clip_and_quantize():
     q = quantize_8bit(torch.tensor([0.1234, 1.3, -0.2]))
     assert torch.allclose(q * 255, torch.round(q * 255))
     assert q.max() == 1.0 and q.min() == 0.0
+
+
+def test_random_colour_matrices_keep_white_and_mix_the_noise_across_channels():
+    """A camera's colour correction keeps white white (rows sum 1) and leaves a noise-free image as it is,
+    but mixes the sensor's noise into R, G and B: on a flat patch R and G noise come out anti-correlated
+    and stronger, where without it the channels' noise is independent."""
+    from denoiser.noise import CAMERA_XYZ_TO_CAM, camera, camera_to_srgb, random_ccms
+
+    m = random_ccms(4, torch.Generator().manual_seed(0))
+    assert m.shape == (4, 3, 3)
+    assert torch.allclose(m.sum(dim=-1), torch.ones(4, 3), atol=1e-5)
+    assert torch.equal(m, random_ccms(4, torch.Generator().manual_seed(0))) and not torch.allclose(m[0], m[1])
+    canon = camera_to_srgb(torch.tensor(CAMERA_XYZ_TO_CAM["Canon EOS 5D Mark II"], dtype=torch.float64).view(3, 3) / 1e4)
+    assert canon[0, 0] > 1.5 and canon[0, 1] < -0.5  # red is taken from red minus green, as the camera's develop does
+
+    photo = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(camera(photo, torch.Generator().manual_seed(1), shot=0.0, read=0.0, ccm=m[0]), photo,
+                          atol=1e-4)
+    flat = torch.full((1, 3, 96, 96), 0.4)
+
+    def noise_of(ccm):
+        n = (camera(flat, torch.Generator().manual_seed(1), level=0.7, ccm=ccm) - flat)[0].flatten(1)
+        return n.std(dim=1), torch.corrcoef(n)[0, 1]
+
+    (plain_std, plain_rg), (mixed_std, mixed_rg) = noise_of(None), noise_of(canon)
+    assert abs(plain_rg) < 0.1 and mixed_rg < -0.25
+    assert mixed_std[0] > 1.5 * plain_std[0]
+    gray = torch.full((1, 1, 16, 16), 0.4)  # a grey image has no colours to correct: the matrix is not applied
+    assert torch.equal(camera(gray, torch.Generator().manual_seed(1), level=0.5, ccm=canon),
+                       camera(gray, torch.Generator().manual_seed(1), level=0.5))

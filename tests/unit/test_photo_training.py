@@ -372,3 +372,29 @@ def test_gray_prob_comes_from_the_command_line_and_is_stored(tmp_path: Path) -> 
     assert cfg.noise.gray_prob == 0.2 and TrainConfig.from_dict(cfg.to_dict()).noise.gray_prob == 0.2
     with pytest.raises(SystemExit):
         build_parser().parse_args([*argv[:-1], "1.5"])
+
+
+def test_colour_matrix_share_mixes_the_sensor_noise_of_picked_samples_only() -> None:
+    """--ccm-prob: a picked sample's noise comes out mixed across R, G and B (R and G anti-correlated) as a
+    camera's colour correction leaves it; the others' is as before, and 0 makes no draw (batches unchanged)."""
+    clean = grey(8)
+
+    def rg_corr(noisy: torch.Tensor) -> torch.Tensor:
+        n = (noisy - clean).flatten(2)
+        n = n - n.mean(dim=2, keepdim=True)
+        return (n[:, 0] * n[:, 1]).mean(1) / (n[:, 0].std(1) * n[:, 1].std(1))
+
+    base = NoiseConfig(name="camera", level_range=(0.6, 0.6), clip_prob=0.0)
+    plain, _ = make_noisy(clean, base, torch.Generator().manual_seed(0))
+    mixed, _ = make_noisy(clean, NoiseConfig(**{**base.__dict__, "ccm_prob": 1.0}), torch.Generator().manual_seed(0))
+    assert bool((rg_corr(plain).abs() < 0.15).all()) and bool((rg_corr(mixed) < -0.15).all())
+    again, _ = make_noisy(clean, NoiseConfig(**{**base.__dict__, "ccm_prob": 0.0}), torch.Generator().manual_seed(0))
+    assert torch.equal(again, plain)
+    half, _ = make_noisy(clean, NoiseConfig(**{**base.__dict__, "ccm_prob": 0.5}), torch.Generator().manual_seed(4))
+    picked = rg_corr(half) < -0.15
+    assert 0 < int(picked.sum()) < 8 and bool((rg_corr(half)[~picked].abs() < 0.15).all())
+    from denoiser.cli import build_parser
+    from denoiser.cli.train import _train_config
+
+    cfg = _train_config(build_parser().parse_args(["train", "--data", "d", "--out", "m.pt", "--ccm-prob", "0.3"]))
+    assert cfg.noise.ccm_prob == 0.3 and TrainConfig.from_dict(cfg.to_dict()).noise.ccm_prob == 0.3
