@@ -24,6 +24,7 @@
 # develop for noisy samples lost 0.7 dB on SIDD_medium10 and 0.1 dB on PolyU40), PHOTO_SHARPEN and
 # PHOTO_CHROMA_NR (0: sharpened and chroma-reduced noise did not pay) with PHOTO_CHROMA_NR_RANGE (0.2,0.8: the share of
 # colour noise left), PHOTO_BLUR (0). PHOTO_GRAY (0): `--gray-prob`, the share of samples made black-and-white.
+# PHOTO_CCM (0): `--ccm-prob`, the share of rendered samples developed through a random real camera's colour matrix.
 # PHOTO_JPEG (0.5) and PHOTO_JPEG_RANGE (30,95): the share of JPEG-compressed samples and their qualities
 # (stage 7 on the CPU: +0.6–0.8 dB on the JPEG table without noise, up to +2.2 dB with σ 15).
 # PHOTO_REAL_SHARE (0.5): the share of each photo batch drawn from the real pairs; PHOTO_VAL_ON (real):
@@ -92,7 +93,7 @@ for name in $MODELS; do
             --jpeg-prob "${PHOTO_JPEG:-0.5}" --jpeg-range "${PHOTO_JPEG_RANGE:-30,95}" \
             --clip-prob 0.5 --clean-prob 0.1 --exposure-prob 0.25 --blur-prob "${PHOTO_BLUR:-0}" \
             --white-prob "${PHOTO_WHITE:-0.5}" --sharpen-prob "${PHOTO_SHARPEN:-0}" --chroma-nr-prob "${PHOTO_CHROMA_NR:-0}" \
-            --chroma-nr-range "${PHOTO_CHROMA_NR_RANGE:-0.2,0.8}" --gray-prob "${PHOTO_GRAY:-0}" \
+            --chroma-nr-range "${PHOTO_CHROMA_NR_RANGE:-0.2,0.8}" --gray-prob "${PHOTO_GRAY:-0}" --ccm-prob "${PHOTO_CCM:-0}" \
             --wb-prob "${PHOTO_WB:-0.3}" --develop-prob "${PHOTO_DEVELOP:-0}" \
             --sigma-map estimate --val-sigma 50 --ssim-weight "${PHOTO_SSIM:-0.05}" --lr "${PHOTO_LR:-3e-4}" --workers "${PHOTO_WORKERS:-7}" \
             "${COMMON[@]}" > "$OUT/photo.log" 2>&1 & ;;
