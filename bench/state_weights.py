@@ -46,7 +46,7 @@ def state_weights(state_file: Path, out: Path, checkpoint: Path | None = None, t
     kind = "trained"
     if not trained and state.get("ema"):
         kind = "EMA"
-        named = trainable_parameters(net, bool(state["config"].get("freeze_encoder", False)))
+        named = trainable_parameters(net, bool((state["config"] or {}).get("freeze_encoder", False)))
         if len(named) != len(state["ema"]):
             raise DenoiserError(f"'{state_file}' keeps {len(state['ema'])} averaged tensors but the run trained "
                                 f"{len(named)}; its checkpoint is not of this run")
