@@ -36,3 +36,18 @@ def make_tiny_model(path: Path, channels: int = 3, arch: str = "unet", seed: int
             net.tail.bias.zero_()
     return save_checkpoint(path, net, noise={"name": "gaussian"}, training={"steps": 0},
                            metrics={"val_psnr": 0.0}, description="tiny test model")
+
+
+def train_frozen_encoder_run(data: Path, tmp_path: Path, steps: int, **extra) -> tuple[Path, Path]:
+    """A tiny base model trained on `data`, then a `--freeze-encoder` run of `steps` steps from it (lr 1e-2,
+    seed 3, `extra` TrainConfig fields on top); returns the base's and the run's checkpoint paths."""
+    from denoiser.progress import drain
+    from denoiser.training import TrainConfig, train
+
+    tiny = {"arch_config": {"channels": [8, 16]}, "patch": 32, "batch": 2, "val_every": 0, "val_fraction": 0.2,
+            "warmup": 0}
+    base, out = tmp_path / "base.pt", tmp_path / "frozen.pt"
+    drain(train(TrainConfig(data=[str(data)], out=str(base), steps=2, **tiny)))
+    drain(train(TrainConfig(data=[str(data)], out=str(out), steps=steps, lr=1e-2, base=str(base), freeze_encoder=True,
+                            seed=3, **tiny, **extra)))
+    return base, out

@@ -230,25 +230,17 @@ def test_state_weights_writes_the_last_steps_average_of_a_frozen_encoder_run(tmp
     from PIL import Image
 
     from denoiser.checkpoint import load_checkpoint
-    from denoiser.progress import drain
-    from denoiser.training import TrainConfig, train
     from denoiser.training.config import read_training_state
+    from tests.helpers import train_frozen_encoder_run
 
     data = tmp_path / "data"
     data.mkdir()
     rng = np.random.default_rng(0)
     for i in range(5):
         Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(data / f"img{i}.png")
-    arch = {"channels": [8, 16]}
-    base = tmp_path / "base.pt"
-    drain(train(TrainConfig(data=[str(data)], out=str(base), arch_config=arch, patch=32, batch=2, steps=2,
-                            val_every=0, val_fraction=0.2, warmup=0)))
-    run = tmp_path / "run.pt"
-    drain(train(TrainConfig(data=[str(data)], out=str(run), arch_config=arch, patch=32, batch=2, steps=6, lr=1e-2,
-                            ema=0.5, val_every=0, val_fraction=0.2, warmup=0, base=str(base), freeze_encoder=True,
-                            seed=3)))
-    state = read_training_state(tmp_path / "run.state.pt")
-    script = [sys.executable, str(REPO / "bench" / "state_weights.py"), str(tmp_path / "run.state.pt")]
+    _, run = train_frozen_encoder_run(data, tmp_path, steps=6, ema=0.5)
+    state = read_training_state(tmp_path / "frozen.state.pt")
+    script = [sys.executable, str(REPO / "bench" / "state_weights.py"), str(tmp_path / "frozen.state.pt")]
     res = subprocess.run([*script, "-o", str(tmp_path / "last.pt")], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "EMA weights at step 6" in res.stdout

@@ -322,14 +322,9 @@ def test_train_cli_takes_the_floor_of_the_schedule_and_freezing_the_encoder(tmp_
 
 def test_freezing_the_encoder_trains_the_decoder_alone(folder, tmp_path):
     from denoiser.checkpoint import load_model
+    from tests.helpers import train_frozen_encoder_run
 
-    arch = {"channels": [8, 16]}
-    base = tmp_path / "base.pt"
-    drain(train(TrainConfig(data=[str(folder)], out=str(base), arch_config=arch, patch=32, batch=2, steps=2,
-                            val_every=0, val_fraction=0.2, warmup=0)))
-    out = tmp_path / "frozen.pt"
-    drain(train(TrainConfig(data=[str(folder)], out=str(out), arch_config=arch, patch=32, batch=2, steps=4, lr=1e-2,
-                            val_every=0, val_fraction=0.2, warmup=0, base=str(base), freeze_encoder=True, seed=3)))
+    base, out = train_frozen_encoder_run(folder, tmp_path, steps=4)
     before, after = load_model(base).net, load_model(out).net
     encoder = {id(p) for m in after.encoder_modules() for p in m.parameters()}
     moved = {name: not torch.equal(p, before.state_dict()[name]) for name, p in after.named_parameters()}
